@@ -1,0 +1,167 @@
+"""Input checks shared by every public entry point of :mod:`mlmath`.
+
+Each check raises before any state changes, with a message that names the argument,
+says what was expected and what came, and where it helps, how to fix it.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = [
+    "as_float_array",
+    "check_finite",
+    "check_in_range",
+    "check_positive",
+    "check_same_shape",
+    "check_shape",
+]
+
+_ORDINAL = {0: "0-D (scalar)", 1: "1-D", 2: "2-D", 3: "3-D"}
+
+
+def _ndim_words(ndim: int) -> str:
+    return _ORDINAL.get(ndim, f"{ndim}-D")
+
+
+def as_float_array(
+    x: object,
+    name: str,
+    *,
+    ndim: int | None = None,
+    shape_hint: str | None = None,
+    finite: bool = True,
+) -> np.ndarray:
+    """Return ``x`` as a floating-point array, refusing what cannot be one.
+
+    float32 and float64 inputs keep their dtype; integer and boolean inputs become
+    float64. Complex and object inputs are refused.
+
+    Parameters
+    ----------
+    x : array_like
+        The value given by the user.
+    name : str
+        The argument's name, used in error messages.
+    ndim : int, optional
+        Required number of dimensions.
+    shape_hint : str, optional
+        The expected shape in words, e.g. ``"(n_samples, n_features)"``.
+    finite : bool, default True
+        Refuse NaN and infinity.
+
+    Returns
+    -------
+    numpy.ndarray
+        A floating-point array (a view of ``x`` when no conversion was needed).
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not numeric.
+    ValueError
+        If ``x`` has the wrong number of dimensions or holds non-finite values.
+    """
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be array-like of numbers; got {type(x).__name__} ({exc})") from exc
+    if arr.dtype.kind in "biu":
+        arr = arr.astype(np.float64)
+    elif arr.dtype.kind == "f":
+        if arr.dtype not in (np.float32, np.float64):
+            arr = arr.astype(np.float64)
+    else:
+        raise TypeError(
+            f"{name} must hold real numbers (float32, float64, int or bool); got dtype {arr.dtype}"
+        )
+    if ndim is not None and arr.ndim != ndim:
+        expected = f"a {_ndim_words(ndim)} array" + (f" of shape {shape_hint}" if shape_hint else "")
+        hint = ""
+        if ndim == 2 and arr.ndim == 1:
+            hint = (
+                " Reshape your data with x.reshape(-1, 1) if it holds one feature,"
+                " or x.reshape(1, -1) if it is one sample."
+            )
+        raise ValueError(
+            f"{name} must be {expected}; got a {_ndim_words(arr.ndim)} array of shape {arr.shape}.{hint}"
+        )
+    if finite:
+        check_finite(arr, name)
+    return arr
+
+
+def check_finite(arr: np.ndarray, name: str) -> None:
+    """Raise ``ValueError`` if ``arr`` holds NaN or infinity, saying how many and where."""
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = np.argwhere(~finite)
+        first = tuple(int(i) for i in bad[0]) if arr.ndim else ()
+        raise ValueError(
+            f"{name} must hold only finite values; got {len(bad)} NaN or infinite "
+            f"value(s), the first at index {first} ({arr[first]!r})"
+        )
+
+
+def check_shape(arr: np.ndarray, name: str, expected: Sequence[int | None], meaning: str = "") -> None:
+    """Raise ``ValueError`` unless ``arr.shape`` matches ``expected`` (``None`` matches any length).
+
+    ``meaning`` names the axes, e.g. ``"(n_out, n_in)"``, and is quoted in the message.
+    """
+    shape = arr.shape
+    ok = len(shape) == len(expected) and all(e is None or e == s for s, e in zip(shape, expected, strict=False))
+    if not ok:
+        want = "(" + ", ".join("any" if e is None else str(e) for e in expected) + ("," if len(expected) == 1 else "") + ")"
+        words = f" {meaning}" if meaning else ""
+        raise ValueError(f"{name} must have shape {want}{words}; got shape {shape}")
+
+
+def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
+    """Raise ``ValueError`` unless ``a`` and ``b`` have the same shape (no broadcasting)."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same shape; got {name_a}.shape={a.shape} "
+            f"and {name_b}.shape={b.shape}"
+        )
+
+
+def _as_real_scalar(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+    out = float(value)
+    if not np.isfinite(out):
+        raise ValueError(f"{name} must be finite; got {value!r}")
+    return out
+
+
+def check_positive(value: object, name: str) -> float:
+    """Return ``value`` as a float, raising unless it is a finite number > 0."""
+    out = _as_real_scalar(value, name)
+    if out <= 0:
+        raise ValueError(f"{name} must be > 0; got {value!r}")
+    return out
+
+
+def check_in_range(
+    value: object,
+    name: str,
+    low: float,
+    high: float,
+    *,
+    low_inclusive: bool = True,
+    high_inclusive: bool = False,
+) -> float:
+    """Return ``value`` as a float, raising unless it lies in the stated interval.
+
+    The default interval is ``[low, high)``; the message writes the interval in that notation.
+    """
+    out = _as_real_scalar(value, name)
+    above = out >= low if low_inclusive else out > low
+    below = out <= high if high_inclusive else out < high
+    if not (above and below):
+        interval = f"{'[' if low_inclusive else '('}{low}, {high}{']' if high_inclusive else ')'}"
+        raise ValueError(f"{name} must lie in {interval}; got {value!r}")
+    return out
