@@ -1,0 +1,89 @@
+"""Static checks of the stored chapter notebooks.
+
+nbval compares a cell's stored outputs with a fresh run only when the cell was executed
+(an empty ``execution_count`` is skipped silently), so a notebook saved without running would
+pass vacuously. These tests make sure every chapter was run top to bottom in one fresh kernel
+and that it keeps the book's arc: derive (sympy), implement (mlmath), check, see, exercises.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+NOTEBOOKS = sorted(BOOK.glob("[0-9][0-9]_*.ipynb"))
+
+
+def toc_files() -> list[str]:
+    text = (BOOK / "_toc.yml").read_text()
+    return [m.group(1) for m in re.finditer(r"^\s*-?\s*(?:root|file):\s*(\S+)", text, flags=re.M)]
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def code_cells(nb: dict) -> list[dict]:
+    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def test_there_are_chapters() -> None:
+    assert NOTEBOOKS, "no chapter notebooks found in book/"
+
+
+def test_toc_and_files_agree() -> None:
+    listed = toc_files()
+    for name in listed:
+        assert any((BOOK / f"{name}{ext}").is_file() for ext in (".md", ".ipynb")), f"_toc.yml lists missing {name}"
+    for nb in NOTEBOOKS:
+        assert nb.stem in listed, f"{nb.name} is not in book/_toc.yml, so the book never shows it"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_executed_once_in_order(path: Path) -> None:
+    counts = [c["execution_count"] for c in code_cells(load(path))]
+    assert counts, f"{path.name} has no code cells"
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"{path.name}: code cells were not run once, top to bottom, in a fresh kernel "
+        f"(execution counts {counts}); run `make notebooks`"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_outputs_are_clean(path: Path) -> None:
+    for i, cell in enumerate(code_cells(load(path)), start=1):
+        for out in cell.get("outputs", []):
+            assert out["output_type"] != "error", f"{path.name} cell {i}: stored error {out.get('ename')}"
+            assert not (out["output_type"] == "stream" and out["name"] == "stderr"), (
+                f"{path.name} cell {i}: stored stderr output (a warning?): {''.join(out['text'])[:200]}"
+            )
+    assert path.stat().st_size < 3_000_000, f"{path.name} is over 3 MB; keep figures small"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_chapter_follows_the_arc(path: Path) -> None:
+    nb = load(path)
+    first = nb["cells"][0]
+    assert first["cell_type"] == "markdown" and source(first).lstrip().startswith("# "), (
+        f"{path.name}: the first cell must be markdown with the chapter's '# N. Title'"
+    )
+    code = "\n".join(source(c) for c in code_cells(nb))
+    markdown = "\n".join(source(c) for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert "sympy" in code, f"{path.name}: no symbolic derivation (sympy)"
+    assert re.search(r"\bmlmath\b", code), f"{path.name}: never calls mlmath"
+    assert "assert_allclose" in code, f"{path.name}: no check cell (assert_allclose)"
+    assert any(
+        "image/png" in out.get("data", {}) for c in code_cells(nb) for out in c.get("outputs", [])
+    ), f"{path.name}: no figure"
+    assert re.search(r"^#+ .*Exercises", markdown, flags=re.M), f"{path.name}: no Exercises section"
+    assert ":class: dropdown" in markdown, f"{path.name}: no solution hidden behind a toggle"
+    ignored = [c for c in code_cells(nb) if source(c).lstrip().startswith("# NBVAL_IGNORE_OUTPUT")]
+    assert len(ignored) <= 3, f"{path.name}: {len(ignored)} cells escape nbval; keep it to timings"
