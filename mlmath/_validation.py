@@ -112,9 +112,10 @@ def check_shape(arr: np.ndarray, name: str, expected: Sequence[int | None], mean
     ``meaning`` names the axes, e.g. ``"(n_out, n_in)"``, and is quoted in the message.
     """
     shape = arr.shape
-    ok = len(shape) == len(expected) and all(e is None or e == s for s, e in zip(shape, expected, strict=False))
+    ok = len(shape) == len(expected) and all(e is None or e == s for s, e in zip(shape, expected, strict=True))
     if not ok:
-        want = "(" + ", ".join("any" if e is None else str(e) for e in expected) + ("," if len(expected) == 1 else "") + ")"
+        sizes = ["any" if e is None else str(e) for e in expected]
+        want = f"({', '.join(sizes)}{',' if len(sizes) == 1 else ''})"
         words = f" {meaning}" if meaning else ""
         raise ValueError(f"{name} must have shape {want}{words}; got shape {shape}")
 

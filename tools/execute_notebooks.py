@@ -23,7 +23,8 @@ def execute(path: Path, timeout: int = 120) -> float:
     nb = nbformat.read(path, as_version=4)
     nb.metadata["kernelspec"] = KERNELSPEC
     start = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(BOOK)}}).execute()
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(BOOK)}})
+    client.execute()
     seconds = time.perf_counter() - start
     for cell in nb.cells:  # execution timings never reproduce; keep diffs clean
         cell.metadata.pop("execution", None)
