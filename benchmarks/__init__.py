@@ -1,0 +1,1 @@
+"""Performance comparisons of mlmath with PyTorch on CPU (``make bench``; never run in CI)."""
