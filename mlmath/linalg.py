@@ -137,9 +137,7 @@ def affine(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     return z.astype(dtype, copy=False)
 
 
-def affine_backward(
-    dZ: np.ndarray, X: np.ndarray, W: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def affine_backward(dZ: np.ndarray, X: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Gradients of a scalar loss through :math:`Z = XW^\top + \mathbf{1}b^\top`.
 
     Given the upstream gradient :math:`\delta = \partial L/\partial Z` of a **scalar** loss
@@ -295,12 +293,17 @@ def affine_jacobians(x: np.ndarray, W: np.ndarray) -> AffineJacobians:
             "loss without building the Jacobians."
         )
     dtype = np.result_type(x_, W_)
-    n_out = W_.shape[0]
-    eye = np.eye(n_out, dtype=dtype)
+    n_out, n_in = W_.shape
+    # x^T kron I, filled directly (np.kron would also write -0.0 where a negative x_k meets a 0):
+    # column k*n_out + j holds x_k in row j, i.e. dz_dvecW viewed as (n_out, n_in, n_out) has
+    # x in its [i, :, i] slices.
+    dz_dvecW = np.zeros((n_out, n_in, n_out), dtype=dtype)
+    rows = np.arange(n_out)
+    dz_dvecW[rows, :, rows] = x_
     return AffineJacobians(
         dz_dx=W_.astype(dtype, copy=True),
-        dz_db=eye,
-        dz_dvecW=np.kron(x_[np.newaxis, :], eye).astype(dtype, copy=False),
+        dz_db=np.eye(n_out, dtype=dtype),
+        dz_dvecW=dz_dvecW.reshape(n_out, n_out * n_in),
     )
 
 

@@ -266,9 +266,7 @@ def test_affine_jacobians_match_finite_differences(rng, n_in, n_out):
     tol = {"rtol": 1e-7, "atol": 1e-8}
     np.testing.assert_allclose(J.dz_dx, central_jacobian(lambda p: affine(p, W, b), x), **tol)
     np.testing.assert_allclose(J.dz_db, central_jacobian(lambda p: affine(x, W, p), b), **tol)
-    np.testing.assert_allclose(
-        J.dz_dvecW, central_jacobian(lambda p: affine(x, unvec(p, W.shape), b), vec(W)), **tol
-    )
+    np.testing.assert_allclose(J.dz_dvecW, central_jacobian(lambda p: affine(x, unvec(p, W.shape), b), vec(W)), **tol)
 
 
 def test_affine_jacobians_index_form(rng):
@@ -372,3 +370,9 @@ def test_affine_flops_refuses_bad_sizes(kwargs, error, match):
 
 def test_affine_flops_accepts_numpy_ints():
     assert affine_flops(np.int64(3), np.int32(2)).forward == 2 * 3 * 2 + 2
+
+
+def test_affine_jacobians_equal_numpy_kron(rng):
+    W = rng.standard_normal((3, 4))
+    x = rng.standard_normal(4)
+    np.testing.assert_array_equal(affine_jacobians(x, W).dz_dvecW, np.kron(x[np.newaxis, :], np.eye(3)))
