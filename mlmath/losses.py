@@ -1,0 +1,589 @@
+r"""Loss functions with their gradients with respect to the prediction.
+
+Derived in chapter 3 (the gradients) and chapter 8 (where the losses come from: maximum
+likelihood). Each function takes the targets first and the prediction second, as Keras does,
+and returns ``(value, gradient)``: the loss as a Python ``float`` and
+:math:`\partial L / \partial P` with the shape of ``P``.
+
+Reductions follow Keras, and they set the gradient's scale. With a batch of :math:`m` rows of
+:math:`n` outputs each (an array of shape ``(m, n)``; an array of shape ``(n,)`` is one row):
+
+- mean squared error: mean over the outputs, then mean over the batch, i.e. the mean of all
+  :math:`mn` squared errors;
+- categorical cross-entropy: sum over the classes, then mean over the batch;
+- binary cross-entropy: mean over the outputs, then mean over the batch.
+
+The classes (:class:`MeanSquaredError`, :class:`CategoricalCrossentropy`,
+:class:`BinaryCrossentropy`) wrap these functions with Keras's names for
+:meth:`mlmath.models.Sequential.compile`; ``loss(y_true, y_pred)`` returns the value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlmath._validation import as_float_array
+from mlmath.activations import _log_softmax, _sigmoid, _softmax
+
+__all__ = [
+    "EPSILON",
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "Loss",
+    "MeanSquaredError",
+    "binary_crossentropy",
+    "binary_crossentropy_from_logits",
+    "categorical_crossentropy",
+    "categorical_crossentropy_from_logits",
+    "get",
+    "mean_squared_error",
+]
+
+EPSILON = 1e-7
+"""Clipping constant of the cross-entropies on probabilities (Keras's ``backend.epsilon()``)."""
+
+
+# ---------------------------------------------------------------------------
+# checks (private helpers of this module)
+# ---------------------------------------------------------------------------
+
+
+def _check_pair(Y: object, P: object, name_y: str, name_p: str, *, hint: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Both arrays real, finite, at least 1-D, non-empty, of the same shape (no broadcasting)."""
+    y = as_float_array(Y, name_y)
+    p = as_float_array(P, name_p)
+    for arr, name in ((y, name_y), (p, name_p)):
+        if arr.ndim == 0 or arr.size == 0:
+            raise ValueError(
+                f"{name} must be a non-empty array of shape (batch, n_outputs) or (n_outputs,); "
+                f"got shape {arr.shape}"
+            )
+    if y.shape != p.shape:
+        raise ValueError(
+            f"{name_y} and {name_p} must have the same shape; got {name_y}.shape={y.shape} and "
+            f"{name_p}.shape={p.shape}.{hint}"
+        )
+    return y, p
+
+
+def _check_unit_interval(arr: np.ndarray, name: str, what: str, hint: str = "") -> None:
+    low, high = float(arr.min()), float(arr.max())
+    if low < 0 or high > 1:
+        bad = low if low < 0 else high
+        raise ValueError(f"{name} must hold {what} in [0, 1]; got a value {bad!r}.{hint}")
+
+
+_ONE_HOT_HINT = " For integer class labels y, pass mlmath.data.to_categorical(y, num_classes)."
+
+
+def _check_distributions(Y: np.ndarray, name: str) -> None:
+    """Rows of Y must be probability distributions (one-hot labels are)."""
+    _check_unit_interval(Y, name, "class probabilities", _ONE_HOT_HINT)
+    sums = Y.sum(axis=-1)
+    tol = 1e-6 if Y.dtype == np.float64 else 1e-4
+    bad = np.flatnonzero(np.abs(sums - 1) > tol)
+    if bad.size:
+        row = int(bad[0])
+        raise ValueError(
+            f"{name} must be one-hot (or each row a probability distribution) for categorical "
+            f"cross-entropy; row {row} sums to {float(sums.reshape(-1)[row])!r}.{_ONE_HOT_HINT}"
+        )
+
+
+def _rows(P: np.ndarray) -> int:
+    """Number of vectors along the leading axes (the batch size m)."""
+    return P.size // P.shape[-1]
+
+
+# ---------------------------------------------------------------------------
+# unchecked kernels
+# ---------------------------------------------------------------------------
+
+
+def _mse(Y: np.ndarray, P: np.ndarray) -> tuple[float, np.ndarray]:
+    diff = P - Y
+    value = float(np.vdot(diff, diff)) / diff.size
+    diff *= 2 / diff.size
+    return value, diff
+
+
+def _cce(Y: np.ndarray, P: np.ndarray, epsilon: float = EPSILON) -> tuple[float, np.ndarray]:
+    m = _rows(P)
+    Pc = np.clip(P, epsilon, 1 - epsilon)
+    value = -float(np.vdot(Y, np.log(Pc))) / m
+    grad = -Y / Pc
+    grad[Pc != P] = 0  # the clip is flat where it changed P
+    grad /= m
+    return value, grad
+
+
+def _cce_logits(Y: np.ndarray, Z: np.ndarray) -> tuple[float, np.ndarray]:
+    m = _rows(Z)
+    value = -float(np.vdot(Y, _log_softmax(Z))) / m
+    grad = _softmax(Z) * Y.sum(axis=-1, keepdims=True)
+    grad -= Y
+    grad /= m
+    return value, grad
+
+
+def _bce(Y: np.ndarray, P: np.ndarray, epsilon: float = EPSILON) -> tuple[float, np.ndarray]:
+    Pc = np.clip(P, epsilon, 1 - epsilon)
+    value = -float(np.sum(Y * np.log(Pc) + (1 - Y) * np.log(1 - Pc))) / P.size
+    grad = (Pc - Y) / (Pc * (1 - Pc))  # = -Y/Pc + (1 - Y)/(1 - Pc)
+    grad[Pc != P] = 0  # the clip is flat where it changed P
+    grad /= P.size
+    return value, grad
+
+
+def _bce_logits(Y: np.ndarray, Z: np.ndarray) -> tuple[float, np.ndarray]:
+    value = float(np.sum(np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z))))) / Z.size
+    grad = _sigmoid(Z) - Y
+    grad /= Z.size
+    return value, grad
+
+
+# ---------------------------------------------------------------------------
+# public functions
+# ---------------------------------------------------------------------------
+
+
+def mean_squared_error(Y: np.ndarray, P: np.ndarray) -> tuple[float, np.ndarray]:
+    r"""Mean squared error and its gradient with respect to the prediction ``P``.
+
+    .. math::
+
+        L = \frac{1}{m n} \sum_{k=1}^{m} \sum_{i=1}^{n} (P_{ki} - Y_{ki})^2, \qquad
+        \frac{\partial L}{\partial P} = \frac{2}{m n} (P - Y),
+
+    the mean over the :math:`n` outputs, then over the :math:`m` rows of the batch (Keras's
+    reduction). Derived in chapter 3.
+
+    Parameters
+    ----------
+    Y : array_like of shape (m, n) or (n,)
+        Targets.
+    P : array_like of the same shape as ``Y``
+        Predictions.
+
+    Returns
+    -------
+    value : float
+    gradient : numpy.ndarray of the shape of ``P``
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ (no broadcasting) or a value is NaN or infinite.
+
+    Examples
+    --------
+    >>> value, grad = mean_squared_error([[1.0, 0.0]], [[0.5, 0.5]])
+    >>> value
+    0.25
+    >>> grad
+    array([[-0.5,  0.5]])
+    """
+    y, p = _check_pair(Y, P, "Y", "P")
+    return _mse(y, p)
+
+
+def categorical_crossentropy(Y: np.ndarray, P: np.ndarray, *, epsilon: float = EPSILON) -> tuple[float, np.ndarray]:
+    r"""Categorical cross-entropy of probabilities ``P`` and its gradient with respect to ``P``.
+
+    .. math::
+
+        L = -\frac{1}{m} \sum_{k=1}^{m} \sum_{i=1}^{n} Y_{ki} \log \tilde P_{ki}, \qquad
+        \frac{\partial L}{\partial P_{ki}} = -\frac{1}{m} \frac{Y_{ki}}{\tilde P_{ki}},
+
+    where :math:`\tilde P = \operatorname{clip}(P, \epsilon, 1 - \epsilon)`, as Keras clips, so
+    that :math:`\log 0` never occurs; the gradient is 0 where ``P`` lies outside
+    :math:`[\epsilon, 1 - \epsilon]` (the clip is flat there). Unlike Keras, the rows of ``P``
+    are not rescaled to sum to 1: pass probabilities, such as the output of
+    :func:`mlmath.activations.softmax`. For logits use
+    :func:`categorical_crossentropy_from_logits`, which is exact and needs no clipping.
+    Derived in chapter 3; chapter 8 shows it is the negative log-likelihood.
+
+    Parameters
+    ----------
+    Y : array_like of shape (m, n) or (n,)
+        Targets in :math:`[0, 1]`, usually one-hot rows.
+    P : array_like of the same shape as ``Y``
+        Predicted probabilities in :math:`[0, 1]`.
+    epsilon : float, default 1e-7
+        The clipping constant :math:`\epsilon`.
+
+    Returns
+    -------
+    value : float
+    gradient : numpy.ndarray of the shape of ``P``
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, a value is not finite, or ``Y`` or ``P`` leave :math:`[0, 1]`.
+
+    Examples
+    --------
+    >>> value, grad = categorical_crossentropy([[0.0, 1.0]], [[0.5, 0.5]])
+    >>> round(value, 6)
+    0.693147
+    >>> grad
+    array([[-0.,  -2.]])
+    """
+    y, p = _check_pair(Y, P, "Y", "P", hint=_ONE_HOT_HINT)
+    _check_unit_interval(y, "Y", "class probabilities", _ONE_HOT_HINT)
+    _check_unit_interval(
+        p, "P", "probabilities",
+        " If P holds logits, use categorical_crossentropy_from_logits (CategoricalCrossentropy(from_logits=True)).",
+    )
+    eps = float(epsilon)
+    if not 0 < eps < 0.5:
+        raise ValueError(f"epsilon must lie in (0, 0.5); got {epsilon!r}")
+    return _cce(y, p, eps)
+
+
+def categorical_crossentropy_from_logits(Y: np.ndarray, Z: np.ndarray) -> tuple[float, np.ndarray]:
+    r"""Softmax followed by categorical cross-entropy, fused; gradient with respect to the logits ``Z``.
+
+    .. math::
+
+        L = -\frac{1}{m} \sum_{k=1}^{m} \sum_{i=1}^{n} Y_{ki} \log \operatorname{softmax}(Z_{k})_i,
+        \qquad
+        \frac{\partial L}{\partial Z} = \frac{1}{m}\bigl(S \odot (Y\mathbf{1})\mathbf{1}^\top - Y\bigr)
+        = \frac{1}{m}(S - Y),
+
+    with :math:`S = \operatorname{softmax}(Z)` row by row; the last form holds when each row of
+    ``Y`` sums to 1 (one-hot labels): the famous :math:`p - y`. The value uses
+    :func:`mlmath.activations.log_softmax`, so it is exact even for logits like
+    :math:`\pm 1000`. Derived in chapter 3.
+
+    Parameters
+    ----------
+    Y : array_like of shape (m, n) or (n,)
+        Targets in :math:`[0, 1]`, usually one-hot rows.
+    Z : array_like of the same shape as ``Y``
+        Logits (any real numbers).
+
+    Returns
+    -------
+    value : float
+    gradient : numpy.ndarray of the shape of ``Z``
+
+    Examples
+    --------
+    >>> value, grad = categorical_crossentropy_from_logits([[0.0, 1.0]], [[0.0, 0.0]])
+    >>> round(value, 6)
+    0.693147
+    >>> grad
+    array([[ 0.5, -0.5]])
+    """
+    y, z = _check_pair(Y, Z, "Y", "Z", hint=_ONE_HOT_HINT)
+    _check_unit_interval(y, "Y", "class probabilities", _ONE_HOT_HINT)
+    return _cce_logits(y, z)
+
+
+def binary_crossentropy(Y: np.ndarray, P: np.ndarray, *, epsilon: float = EPSILON) -> tuple[float, np.ndarray]:
+    r"""Binary cross-entropy of probabilities ``P`` and its gradient with respect to ``P``.
+
+    .. math::
+
+        L = -\frac{1}{mn} \sum_{k,i} \bigl(Y_{ki} \log \tilde P_{ki} + (1 - Y_{ki}) \log(1 - \tilde P_{ki})\bigr),
+        \qquad
+        \frac{\partial L}{\partial P} = \frac{1}{mn} \, \frac{\tilde P - Y}{\tilde P (1 - \tilde P)},
+
+    with :math:`\tilde P = \operatorname{clip}(P, \epsilon, 1 - \epsilon)` as in Keras (gradient
+    0 where the clip is active); mean over the outputs, then over the batch. Derived in chapter 8.
+
+    Parameters
+    ----------
+    Y : array_like of shape (m, n) or (n,)
+        Targets in :math:`[0, 1]`.
+    P : array_like of the same shape as ``Y``
+        Predicted probabilities in :math:`[0, 1]`.
+    epsilon : float, default 1e-7
+
+    Returns
+    -------
+    value : float
+    gradient : numpy.ndarray of the shape of ``P``
+
+    Examples
+    --------
+    >>> value, grad = binary_crossentropy([[1.0]], [[0.5]])
+    >>> round(value, 6)
+    0.693147
+    >>> grad
+    array([[-2.]])
+    """
+    y, p = _check_pair(Y, P, "Y", "P")
+    _check_unit_interval(y, "Y", "targets")
+    _check_unit_interval(
+        p, "P", "probabilities",
+        " If P holds logits, use binary_crossentropy_from_logits (BinaryCrossentropy(from_logits=True)).",
+    )
+    eps = float(epsilon)
+    if not 0 < eps < 0.5:
+        raise ValueError(f"epsilon must lie in (0, 0.5); got {epsilon!r}")
+    return _bce(y, p, eps)
+
+
+def binary_crossentropy_from_logits(Y: np.ndarray, Z: np.ndarray) -> tuple[float, np.ndarray]:
+    r"""Sigmoid followed by binary cross-entropy, fused; gradient with respect to the logits ``Z``.
+
+    .. math::
+
+        L = \frac{1}{mn} \sum_{k,i} \bigl(\max(Z_{ki}, 0) - Z_{ki} Y_{ki} + \log(1 + e^{-|Z_{ki}|})\bigr),
+        \qquad
+        \frac{\partial L}{\partial Z} = \frac{1}{mn}\bigl(\sigma(Z) - Y\bigr),
+
+    the same value as :func:`binary_crossentropy` of :math:`\sigma(Z)`, written so that no
+    exponential overflows. Derived in chapter 8.
+
+    Parameters
+    ----------
+    Y : array_like of shape (m, n) or (n,)
+        Targets in :math:`[0, 1]`.
+    Z : array_like of the same shape as ``Y``
+        Logits.
+
+    Returns
+    -------
+    value : float
+    gradient : numpy.ndarray of the shape of ``Z``
+
+    Examples
+    --------
+    >>> value, grad = binary_crossentropy_from_logits([[1.0]], [[0.0]])
+    >>> round(value, 6)
+    0.693147
+    >>> grad
+    array([[-0.5]])
+    """
+    y, z = _check_pair(Y, Z, "Y", "Z")
+    _check_unit_interval(y, "Y", "targets")
+    return _bce_logits(y, z)
+
+
+# ---------------------------------------------------------------------------
+# Keras-style classes
+# ---------------------------------------------------------------------------
+
+
+class Loss:
+    """Base class of the loss objects given to :meth:`mlmath.models.Sequential.compile`.
+
+    A loss object is called as ``loss(y_true, y_pred)`` and returns the value (a ``float``);
+    :meth:`gradient` returns :math:`\\partial L / \\partial` ``y_pred`` and
+    :meth:`value_and_grad` both at once. All three check their inputs; the training loop
+    checks the targets once per ``fit`` with :meth:`check_targets` and then calls the
+    unchecked kernel.
+    """
+
+    name = "loss"
+
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        """Return the loss value for targets ``y_true`` and prediction ``y_pred`` (same shape)."""
+        return self.value_and_grad(y_true, y_pred)[0]
+
+    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """Return the gradient of the loss with respect to ``y_pred``, of the shape of ``y_pred``."""
+        return self.value_and_grad(y_true, y_pred)[1]
+
+    def value_and_grad(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, np.ndarray]:
+        """Return ``(value, gradient with respect to y_pred)``."""
+        raise NotImplementedError
+
+    def check_targets(self, Y: np.ndarray, name: str = "Y") -> None:
+        """Raise ``ValueError`` if the targets ``Y`` (a finite float array) do not suit this loss."""
+
+    def _value_and_grad(self, Y: np.ndarray, P: np.ndarray) -> tuple[float, np.ndarray]:
+        """Unchecked kernel: ``Y`` and ``P`` are finite float arrays of one shape."""
+        raise NotImplementedError
+
+    def _fused_gradient(self, activation: str, Y: np.ndarray, P: np.ndarray) -> np.ndarray | None:
+        """Gradient with respect to the *input* of a final ``activation`` whose output is ``P``.
+
+        ``None`` when this loss has no fused form for that activation.
+        """
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class MeanSquaredError(Loss):
+    r"""Mean squared error, as :func:`mean_squared_error`: mean over outputs, then over the batch.
+
+    Examples
+    --------
+    >>> loss = MeanSquaredError()
+    >>> loss([[1.0, 0.0]], [[0.5, 0.5]])
+    0.25
+    >>> loss.gradient([[1.0, 0.0]], [[0.5, 0.5]])
+    array([[-0.5,  0.5]])
+    """
+
+    name = "mean_squared_error"
+
+    def value_and_grad(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, np.ndarray]:
+        """Return ``(value, gradient)``; see :func:`mean_squared_error`."""
+        y, p = _check_pair(y_true, y_pred, "y_true", "y_pred")
+        return _mse(y, p)
+
+    def _value_and_grad(self, Y: np.ndarray, P: np.ndarray) -> tuple[float, np.ndarray]:
+        return _mse(Y, P)
+
+
+class CategoricalCrossentropy(Loss):
+    r"""Categorical cross-entropy: :func:`categorical_crossentropy` or, with ``from_logits=True``,
+    :func:`categorical_crossentropy_from_logits`.
+
+    Parameters
+    ----------
+    from_logits : bool, default False
+        False: ``y_pred`` holds probabilities (clipped to :math:`[10^{-7}, 1 - 10^{-7}]`).
+        True: ``y_pred`` holds logits, and the softmax is applied inside the loss.
+
+    Notes
+    -----
+    In :class:`mlmath.models.Sequential`, when the last layer is ``Activation('softmax')`` and
+    ``from_logits=False``, training backpropagates the fused gradient :math:`(S - Y)/m` into the
+    softmax's input instead of multiplying :math:`-Y/\tilde P` by the softmax Jacobian: the same
+    number wherever no probability is clipped, cheaper, and without the clip's dead zone.
+    Training targets must be one-hot rows (or rows of class probabilities).
+
+    Examples
+    --------
+    >>> loss = CategoricalCrossentropy(from_logits=True)
+    >>> round(loss([[0.0, 1.0]], [[0.0, 0.0]]), 6)
+    0.693147
+    """
+
+    name = "categorical_crossentropy"
+
+    def __init__(self, from_logits: bool = False) -> None:
+        if not isinstance(from_logits, bool | np.bool_):
+            raise TypeError(f"from_logits must be True or False; got {from_logits!r}")
+        self.from_logits = bool(from_logits)
+
+    def value_and_grad(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, np.ndarray]:
+        """Return ``(value, gradient with respect to y_pred)`` (``y_pred`` logits if ``from_logits``)."""
+        y, p = _check_pair(y_true, y_pred, "y_true", "y_pred", hint=_ONE_HOT_HINT)
+        _check_unit_interval(y, "y_true", "class probabilities", _ONE_HOT_HINT)
+        if self.from_logits:
+            return _cce_logits(y, p)
+        _check_unit_interval(p, "y_pred", "probabilities", " If y_pred holds logits, use from_logits=True.")
+        return _cce(y, p)
+
+    def check_targets(self, Y: np.ndarray, name: str = "Y") -> None:
+        """Require rows of ``Y`` to be one-hot or probability distributions."""
+        _check_distributions(Y, name)
+
+    def _value_and_grad(self, Y: np.ndarray, P: np.ndarray) -> tuple[float, np.ndarray]:
+        return _cce_logits(Y, P) if self.from_logits else _cce(Y, P)
+
+    def _fused_gradient(self, activation: str, Y: np.ndarray, P: np.ndarray) -> np.ndarray | None:
+        if self.from_logits or activation != "softmax":
+            return None
+        grad = P - Y
+        grad /= _rows(P)
+        return grad
+
+    def __repr__(self) -> str:
+        return f"CategoricalCrossentropy(from_logits={self.from_logits})"
+
+
+class BinaryCrossentropy(Loss):
+    r"""Binary cross-entropy: :func:`binary_crossentropy` or, with ``from_logits=True``,
+    :func:`binary_crossentropy_from_logits`.
+
+    Parameters
+    ----------
+    from_logits : bool, default False
+        False: ``y_pred`` holds probabilities. True: ``y_pred`` holds logits.
+
+    Notes
+    -----
+    In :class:`mlmath.models.Sequential`, after a final ``Activation('sigmoid')`` with
+    ``from_logits=False``, training backpropagates the fused gradient :math:`(\sigma(Z) - Y)/(mn)`.
+
+    Examples
+    --------
+    >>> loss = BinaryCrossentropy()
+    >>> round(loss([[1.0, 0.0]], [[0.5, 0.5]]), 6)
+    0.693147
+    """
+
+    name = "binary_crossentropy"
+
+    def __init__(self, from_logits: bool = False) -> None:
+        if not isinstance(from_logits, bool | np.bool_):
+            raise TypeError(f"from_logits must be True or False; got {from_logits!r}")
+        self.from_logits = bool(from_logits)
+
+    def value_and_grad(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, np.ndarray]:
+        """Return ``(value, gradient with respect to y_pred)`` (``y_pred`` logits if ``from_logits``)."""
+        y, p = _check_pair(y_true, y_pred, "y_true", "y_pred")
+        _check_unit_interval(y, "y_true", "targets")
+        if self.from_logits:
+            return _bce_logits(y, p)
+        _check_unit_interval(p, "y_pred", "probabilities", " If y_pred holds logits, use from_logits=True.")
+        return _bce(y, p)
+
+    def check_targets(self, Y: np.ndarray, name: str = "Y") -> None:
+        """Require targets in :math:`[0, 1]`."""
+        _check_unit_interval(Y, name, "targets")
+
+    def _value_and_grad(self, Y: np.ndarray, P: np.ndarray) -> tuple[float, np.ndarray]:
+        return _bce_logits(Y, P) if self.from_logits else _bce(Y, P)
+
+    def _fused_gradient(self, activation: str, Y: np.ndarray, P: np.ndarray) -> np.ndarray | None:
+        if self.from_logits or activation != "sigmoid":
+            return None
+        grad = P - Y
+        grad /= P.size
+        return grad
+
+    def __repr__(self) -> str:
+        return f"BinaryCrossentropy(from_logits={self.from_logits})"
+
+
+_NAMES = {
+    "mse": MeanSquaredError,
+    "mean_squared_error": MeanSquaredError,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+}
+
+
+def get(identifier: str | Loss) -> Loss:
+    """Return a loss object from a name, or the given :class:`Loss` unchanged.
+
+    Parameters
+    ----------
+    identifier : str or Loss
+        ``"mse"``, ``"mean_squared_error"``, ``"categorical_crossentropy"``,
+        ``"binary_crossentropy"`` (case-insensitive; the cross-entropies expect probabilities),
+        or a :class:`Loss` instance.
+
+    Returns
+    -------
+    Loss
+
+    Examples
+    --------
+    >>> get("mse")
+    MeanSquaredError()
+    """
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _NAMES.get(identifier.lower())
+        if cls is None:
+            known = ", ".join(repr(k) for k in _NAMES)
+            raise ValueError(f"unknown loss {identifier!r}; known losses: {known}, or a Loss instance")
+        return cls()
+    raise TypeError(
+        f"loss must be a name such as 'mse' or a Loss instance such as MeanSquaredError(); "
+        f"got {type(identifier).__name__}"
+    )
