@@ -1,0 +1,396 @@
+r"""Layers with a hand-derived backward pass beside each forward pass.
+
+Derived in chapter 4. Convention: a batch ``X`` of shape ``(m, n_in)`` holds one sample per
+row; :class:`Dense` stores ``W`` of shape ``(n_out, n_in)`` (the book's :math:`z = Wx + b`,
+**not** Keras's kernel of shape ``(n_in, n_out)``) and computes
+:math:`Z = XW^\top + \mathbf{1}b^\top`.
+
+Every layer offers the same small interface:
+
+- ``build(n_in, rng=None, dtype=np.float64)`` creates the parameters for inputs of width ``n_in``;
+- ``forward(X)`` returns the output and caches what the backward pass needs;
+- ``backward(dA)`` takes :math:`\partial L/\partial A` for the last forward's output ``A``,
+  fills ``grads`` (overwriting, not accumulating) and returns :math:`\partial L/\partial X`;
+- ``params`` and ``grads`` are dicts name → array with the same keys (``{"W": ..., "b": ...}``
+  for :class:`Dense`, empty for :class:`Activation`);
+- ``output_shape`` is ``(None, n_out)`` (``None`` stands for the batch size) and
+  ``count_params()`` the number of parameters.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from mlmath import activations
+from mlmath._validation import as_float_array
+
+__all__ = ["Activation", "Dense", "Layer"]
+
+
+def _check_int(value: object, name: str, minimum: int) -> int:
+    """Return ``value`` as an int, raising unless it is an integer >= ``minimum`` (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}; got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def _check_dtype(dtype: object) -> np.dtype:
+    dt = np.dtype(dtype)  # type: ignore[call-overload]
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64; got {dt}")
+    return dt
+
+
+def _features_error(layer: str, got: int, expected: int) -> ValueError:
+    return ValueError(f"X has {got} features, but {layer} is expecting {expected} features as input.")
+
+
+# ---------------------------------------------------------------------------
+# initializers (Keras's names and formulas)
+# ---------------------------------------------------------------------------
+
+
+def _glorot_uniform(shape: tuple[int, int], fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=shape)
+
+
+def _he_uniform(shape: tuple[int, int], fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+    limit = np.sqrt(6.0 / fan_in)
+    return rng.uniform(-limit, limit, size=shape)
+
+
+def _zeros(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+    return np.zeros(shape)
+
+
+def _ones(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+    return np.ones(shape)
+
+
+_KERNEL_INITIALIZERS = {"glorot_uniform": _glorot_uniform, "he_uniform": _he_uniform, "zeros": _zeros, "ones": _ones}
+_BIAS_INITIALIZERS = {"zeros": _zeros, "ones": _ones}
+
+
+def _lookup(table: dict, key: object, name: str):
+    if not isinstance(key, str) or key.lower() not in table:
+        known = ", ".join(repr(k) for k in table)
+        raise ValueError(f"{name} must be one of {known}; got {key!r}")
+    return key.lower()
+
+
+# ---------------------------------------------------------------------------
+# base class
+# ---------------------------------------------------------------------------
+
+
+class Layer:
+    """Base class of the layers: holds ``params``, ``grads``, the input width and the dtype.
+
+    Subclasses implement ``_build``, ``_forward`` and ``_backward`` (unchecked, used by
+    :class:`mlmath.models.Sequential` on its hot path) and ``compute_output_dim``; the public
+    ``build``, ``forward`` and ``backward`` check their arguments and call them.
+
+    Parameters
+    ----------
+    name : str, optional
+        A name for :meth:`mlmath.models.Sequential.summary`; ``Sequential.add`` gives unnamed
+        layers ``"dense"``, ``"dense_1"``, ... in order.
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a string or None; got {type(name).__name__}")
+        self.name = name
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.n_in: int | None = None
+        self.dtype: np.dtype | None = None
+        self.built = False
+        self._cache: tuple[np.ndarray, ...] | None = None
+
+    # -- interface ----------------------------------------------------------------------------
+
+    def compute_output_dim(self, n_in: int) -> int:
+        """Width of the output for inputs of width ``n_in``."""
+        raise NotImplementedError
+
+    def build(self, n_in: int, rng: np.random.Generator | None = None, dtype: object = np.float64) -> None:
+        """Create the parameters for inputs of width ``n_in``, drawn from ``rng``, in ``dtype``.
+
+        Parameters
+        ----------
+        n_in : int
+            Number of input features.
+        rng : numpy.random.Generator, optional
+            Source of the initial weights (a layer built with its own ``seed`` ignores it);
+            ``None`` draws fresh entropy.
+        dtype : float32 or float64, default float64
+            The parameters' dtype; inputs of another dtype are cast to it by ``forward``.
+        """
+        n_in = _check_int(n_in, "n_in", 1)
+        if rng is not None and not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator or None; got {type(rng).__name__}")
+        dt = _check_dtype(dtype)
+        self._build(n_in, rng, dt)
+        self.n_in, self.dtype, self.built, self._cache = n_in, dt, True, None
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """Return the layer's output for the batch ``X`` of shape ``(m, n_in)``; cache for backward.
+
+        An unbuilt layer is built first, for ``X``'s width and dtype.
+        """
+        X = as_float_array(X, "X", ndim=2, shape_hint="(n_samples, n_features)")
+        if not self.built:
+            self.build(X.shape[1], None, X.dtype)
+        elif X.shape[1] != self.n_in:
+            raise _features_error(type(self).__name__, X.shape[1], self.n_in)
+        return self._forward(X.astype(self.dtype, copy=False))
+
+    def backward(self, dA: np.ndarray) -> np.ndarray:
+        """Return :math:`\\partial L/\\partial X` given ``dA`` = :math:`\\partial L/\\partial A`; fill ``grads``.
+
+        ``dA`` must have the shape of the last ``forward`` output.
+        """
+        if self._cache is None:
+            raise RuntimeError(f"call {type(self).__name__}.forward(X) before backward(dA)")
+        dA = as_float_array(dA, "dA", ndim=2)
+        expected = self._output_shape_of_cache()
+        if dA.shape != expected:
+            raise ValueError(
+                f"dA must have the shape of the last forward output, {expected}; got shape {dA.shape}"
+            )
+        return self._backward(dA.astype(self.dtype, copy=False), True)
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        """Same as :meth:`forward`."""
+        return self.forward(X)
+
+    @property
+    def output_dim(self) -> int | None:
+        """Width of the output, or ``None`` while it is unknown."""
+        return None if self.n_in is None else self.compute_output_dim(self.n_in)
+
+    @property
+    def output_shape(self) -> tuple[None, int | None]:
+        """``(None, n_out)``: ``None`` stands for the batch size."""
+        return (None, self.output_dim)
+
+    def count_params(self) -> int:
+        """Number of scalar parameters (0 for layers without parameters)."""
+        return sum(p.size for p in self.params.values())
+
+    # -- implementation hooks -----------------------------------------------------------------
+
+    def _build(self, n_in: int, rng: np.random.Generator | None, dtype: np.dtype) -> None:
+        pass
+
+    def _forward(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _backward(self, dA: np.ndarray, input_grad: bool) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def _output_shape_of_cache(self) -> tuple[int, int]:
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------
+# Dense
+# ---------------------------------------------------------------------------
+
+
+class Dense(Layer):
+    r"""Fully connected layer :math:`Z = XW^\top + \mathbf{1}b^\top`, ``W`` of shape ``(units, n_in)``.
+
+    Derived in chapter 1 (forward) and chapter 4 (backward).
+
+    Parameters
+    ----------
+    units : int
+        Number of outputs :math:`n_{out}`.
+    input_dim : int, optional
+        Number of inputs :math:`n_{in}`. Needed on the first layer only if the model must know
+        its input width before it sees data; otherwise taken from ``X``.
+    kernel_initializer : {"glorot_uniform", "he_uniform", "zeros", "ones"}
+        How ``W`` starts. ``"glorot_uniform"`` (Keras's default) draws from
+        :math:`U(-\ell, \ell)`, :math:`\ell = \sqrt{6 / (n_{in} + n_{out})}`; ``"he_uniform"``
+        uses :math:`\ell = \sqrt{6 / n_{in}}`.
+    bias_initializer : {"zeros", "ones"}
+        How ``b`` starts.
+    seed : int, optional
+        Seed of this layer's own generator: with it the layer starts from the same weights
+        whatever generator ``build`` is given. Without it the weights come from the ``rng``
+        passed to ``build`` (a ``Sequential`` passes its own).
+    name : str, optional
+
+    Attributes
+    ----------
+    params : dict
+        ``{"W": array of shape (units, n_in), "b": array of shape (units,)}`` once built.
+    grads : dict
+        ``{"W": dW, "b": db}``, the same shapes, filled by :meth:`backward`.
+
+    Examples
+    --------
+    >>> layer = Dense(2, input_dim=3, kernel_initializer="ones")
+    >>> layer.build(3)
+    >>> layer.forward(np.array([[1.0, 2.0, 3.0]]))
+    array([[6., 6.]])
+    >>> layer.params["W"].shape, layer.output_shape, layer.count_params()
+    ((2, 3), (None, 2), 8)
+    """
+
+    def __init__(
+        self,
+        units: int,
+        input_dim: int | None = None,
+        kernel_initializer: str = "glorot_uniform",
+        bias_initializer: str = "zeros",
+        seed: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name)
+        self.units = _check_int(units, "units", 1)
+        self.input_dim = None if input_dim is None else _check_int(input_dim, "input_dim", 1)
+        self.kernel_initializer = _lookup(_KERNEL_INITIALIZERS, kernel_initializer, "kernel_initializer")
+        self.bias_initializer = _lookup(_BIAS_INITIALIZERS, bias_initializer, "bias_initializer")
+        self.seed = None if seed is None else _check_int(seed, "seed", 0)
+        if self.input_dim is not None:
+            self.n_in = self.input_dim
+
+    def compute_output_dim(self, n_in: int) -> int:
+        """Always ``units``."""
+        return self.units
+
+    def _build(self, n_in: int, rng: np.random.Generator | None, dtype: np.dtype) -> None:
+        if self.input_dim is not None and n_in != self.input_dim:
+            raise _features_error("Dense", n_in, self.input_dim)
+        if self.seed is not None:
+            rng = np.random.default_rng(self.seed)
+        elif rng is None:
+            rng = np.random.default_rng()
+        W = _KERNEL_INITIALIZERS[self.kernel_initializer]((self.units, n_in), n_in, self.units, rng)
+        b = _BIAS_INITIALIZERS[self.bias_initializer]((self.units,), n_in, self.units, rng)
+        self.params = {"W": W.astype(dtype), "b": b.astype(dtype)}
+        self.grads = {"W": np.zeros((self.units, n_in), dtype), "b": np.zeros(self.units, dtype)}
+
+    def _forward(self, X: np.ndarray) -> np.ndarray:
+        r"""Forward: :math:`Z = XW^\top + \mathbf{1}b^\top`; caches ``X``."""
+        Z = X @ self.params["W"].T
+        Z += self.params["b"]
+        self._cache = (X,)
+        return Z
+
+    def _backward(self, dZ: np.ndarray, input_grad: bool) -> np.ndarray | None:
+        r"""Backward of :math:`Z = XW^\top + \mathbf{1}b^\top`.
+
+        .. math::
+
+            \frac{\partial L}{\partial W} = dZ^\top X, \qquad
+            \frac{\partial L}{\partial b} = dZ^\top \mathbf{1}, \qquad
+            \frac{\partial L}{\partial X} = dZ\, W,
+
+        with ``dZ`` of shape ``(m, n_out)``: ``dW`` is ``(n_out, n_in)`` like ``W``, ``db`` sums
+        ``dZ`` over the batch, ``dX`` is ``(m, n_in)`` like ``X``.
+        """
+        (X,) = self._cache
+        np.matmul(dZ.T, X, out=self.grads["W"])
+        np.sum(dZ, axis=0, out=self.grads["b"])
+        return dZ @ self.params["W"] if input_grad else None
+
+    def _output_shape_of_cache(self) -> tuple[int, int]:
+        return (self._cache[0].shape[0], self.units)
+
+    def backward(self, dA: np.ndarray) -> np.ndarray:
+        r"""Return ``dX`` = :math:`dZ\,W`; fill ``grads`` with :math:`dW = dZ^\top X`, :math:`db = dZ^\top\mathbf{1}`.
+
+        Parameters
+        ----------
+        dA : array_like of shape (m, units)
+            :math:`\partial L / \partial Z` for the output ``Z`` of the last :meth:`forward`.
+
+        Returns
+        -------
+        numpy.ndarray of shape (m, n_in)
+            :math:`\partial L / \partial X`.
+        """
+        return super().backward(dA)
+
+    def __repr__(self) -> str:
+        extra = "" if self.input_dim is None else f", input_dim={self.input_dim}"
+        return f"Dense({self.units}{extra})"
+
+
+# ---------------------------------------------------------------------------
+# Activation
+# ---------------------------------------------------------------------------
+
+
+class Activation(Layer):
+    r"""Apply an activation function: :math:`A = f(Z)`, elementwise or (softmax) row by row.
+
+    Derived in chapter 3 (the functions) and chapter 4 (the layer's backward pass).
+
+    Parameters
+    ----------
+    activation : str or mlmath.activations.ActivationFunction
+        ``"relu"``, ``"sigmoid"``, ``"tanh"``, ``"softmax"``, ``"log_softmax"`` or
+        ``"linear"`` (see :func:`mlmath.activations.get`).
+    name : str, optional
+
+    Examples
+    --------
+    >>> layer = Activation("relu")
+    >>> layer.forward(np.array([[-1.0, 2.0]]))
+    array([[0., 2.]])
+    >>> layer.backward(np.array([[5.0, 5.0]]))
+    array([[0., 5.]])
+    """
+
+    def __init__(self, activation: str | activations.ActivationFunction, name: str | None = None) -> None:
+        super().__init__(name)
+        self.activation = activations.get(activation)
+
+    def compute_output_dim(self, n_in: int) -> int:
+        """Same width as the input."""
+        return n_in
+
+    def _forward(self, Z: np.ndarray) -> np.ndarray:
+        A = self.activation.forward(Z)
+        self._cache = (Z, A)
+        return A
+
+    def _backward(self, dA: np.ndarray, input_grad: bool) -> np.ndarray:
+        Z, A = self._cache
+        return self.activation.backward(Z, A, dA)
+
+    def _output_shape_of_cache(self) -> tuple[int, int]:
+        return self._cache[1].shape
+
+    def backward(self, dA: np.ndarray) -> np.ndarray:
+        r"""Return :math:`\partial L/\partial Z` from ``dA`` = :math:`\partial L/\partial A`.
+
+        Elementwise activations give :math:`dZ = dA \odot f'(Z)`: relu :math:`dA \odot
+        \mathbb{1}[Z > 0]`, sigmoid :math:`dA \odot A(1 - A)`, tanh :math:`dA \odot (1 - A^2)`.
+        Softmax gives the vector-Jacobian product row by row,
+        :math:`dZ = A \odot (dA - (dA \odot A)\mathbf{1}\mathbf{1}^\top)`
+        (:func:`mlmath.activations.softmax_vjp`), never forming the Jacobian.
+
+        Parameters
+        ----------
+        dA : array_like of shape (m, n)
+            Gradient with respect to the last :meth:`forward` output.
+
+        Returns
+        -------
+        numpy.ndarray of shape (m, n)
+        """
+        return super().backward(dA)
+
+    def __repr__(self) -> str:
+        return f"Activation({self.activation.name!r})"
