@@ -18,6 +18,18 @@ BOOK = Path(__file__).resolve().parent.parent / "book"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
+def merge_streams(outputs: list) -> list:
+    """Join consecutive stream outputs of the same name, however the kernel happened to flush them."""
+    merged: list = []
+    for out in outputs:
+        prev = merged[-1] if merged else None
+        if out.output_type == "stream" and prev is not None and prev.output_type == "stream" and prev.name == out.name:
+            prev.text += out.text
+        else:
+            merged.append(out)
+    return merged
+
+
 def execute(path: Path, timeout: int = 120) -> float:
     """Run ``path`` in a fresh ``python3`` kernel, write it back with outputs, return seconds."""
     nb = nbformat.read(path, as_version=4)
@@ -28,6 +40,8 @@ def execute(path: Path, timeout: int = 120) -> float:
     seconds = time.perf_counter() - start
     for cell in nb.cells:  # execution timings never reproduce; keep diffs clean
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.outputs)
     nbformat.write(nb, path)
     return seconds
 
