@@ -1,0 +1,989 @@
+r"""A vanilla recurrent network, backpropagation through time (full and truncated), gradient clipping.
+
+Derived in chapter 6. One sequence is a list of :math:`T` input vectors :math:`x_1, \dots, x_T`; the
+network carries a hidden state from step to step,
+
+.. math::
+
+    h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h), \qquad \hat y_t = W_{hy} h_t + b_y,
+    \qquad t = 1, \dots, T,
+
+starting from :math:`h_0` (zeros unless given). The book's convention holds: every weight matrix has
+shape ``(n_out, n_in)``, so ``W_xh`` is ``(hidden, features)``, ``W_hh`` is ``(hidden, hidden)`` and
+``W_hy`` is ``(outputs, hidden)``.
+
+**Batches and shapes.** Inputs ``X`` have shape ``(batch, T, features)``: one sequence per row,
+time on the second axis. At step :math:`t` the batch :math:`X_t` (shape ``(batch, features)``) goes
+through one matrix product per weight,
+
+.. math:: H_t = \tanh(H_{t-1} W_{hh}^\top + X_t W_{xh}^\top + \mathbf{1} b_h^\top),
+          \qquad \hat Y_t = H_t W_{hy}^\top + \mathbf{1} b_y^\top .
+
+**Two modes.** ``"many_to_many"``: a target at every step, ``Y`` of shape ``(batch, T, outputs)``.
+``"many_to_one"``: a target at the last step only, ``Y`` of shape ``(batch, outputs)``.
+
+**The loss** of a sequence is the sum of per-step losses, :math:`L = \sum_t L_t`, where :math:`L_t`
+is half the squared error summed over outputs and averaged over the batch:
+
+.. math:: L_t = \frac{1}{B} \sum_{i=1}^{B} \tfrac12 \lVert \hat y_{t,i} - y_{t,i} \rVert^2 .
+
+In ``"many_to_one"`` mode only :math:`L_T` is present. (The sum over time, not a mean, is what
+makes the gradient a sum over time; the :math:`\tfrac12` makes :math:`\partial L_t / \partial \hat
+y_t = (\hat y_t - y_t) / B`.)
+
+**dtypes.** The computation runs in ``numpy.result_type`` of ``X`` and the parameters: all float32
+in gives float32 out. Targets and ``h0`` are cast to that dtype.
+
+**Cost.** The forward pass and full BPTT take time and memory linear in :math:`T`: the hidden states
+live in one preallocated array of shape ``(T + 1, batch, hidden)``; the input and output
+projections of all steps are single matrix products; only the recurrence loops over time.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, TypeVar
+
+import numpy as np
+
+from mlmath._validation import as_float_array, check_finite, check_positive
+
+__all__ = [
+    "RNN",
+    "RNNForward",
+    "RNNGradients",
+    "RNNHistory",
+    "RNNParams",
+    "bptt",
+    "clip_grad_norm",
+    "init_params",
+    "rnn_forward",
+    "sequence_loss",
+    "truncated_bptt",
+]
+
+MODES = ("many_to_many", "many_to_one")
+
+
+class RNNParams(NamedTuple):
+    """The five parameter arrays of a vanilla RNN, in the order the optimizers receive them."""
+
+    W_xh: np.ndarray
+    """Input weights, shape ``(hidden, features)``."""
+    W_hh: np.ndarray
+    """Recurrent weights, shape ``(hidden, hidden)``."""
+    b_h: np.ndarray
+    """Hidden bias, shape ``(hidden,)``."""
+    W_hy: np.ndarray
+    """Output weights, shape ``(outputs, hidden)``."""
+    b_y: np.ndarray
+    """Output bias, shape ``(outputs,)``."""
+
+
+class RNNGradients(NamedTuple):
+    r"""Gradients of the sequence loss :math:`L`: one array per parameter, each of its shape, and ``h0``."""
+
+    W_xh: np.ndarray
+    r""":math:`\partial L / \partial W_{xh}`, shape ``(hidden, features)``."""
+    W_hh: np.ndarray
+    r""":math:`\partial L / \partial W_{hh}`, shape ``(hidden, hidden)``."""
+    b_h: np.ndarray
+    r""":math:`\partial L / \partial b_h`, shape ``(hidden,)``."""
+    W_hy: np.ndarray
+    r""":math:`\partial L / \partial W_{hy}`, shape ``(outputs, hidden)``."""
+    b_y: np.ndarray
+    r""":math:`\partial L / \partial b_y`, shape ``(outputs,)``."""
+    h0: np.ndarray
+    r""":math:`\partial L / \partial h_0`, the shape of the ``h0`` given (``(batch, hidden)`` if none was)."""
+
+
+class RNNForward(NamedTuple):
+    """What :func:`rnn_forward` returns."""
+
+    Y_hat: np.ndarray
+    """Outputs: ``(batch, T, outputs)`` for ``"many_to_many"``, ``(batch, outputs)`` for ``"many_to_one"``."""
+    H: np.ndarray
+    r"""Hidden states :math:`h_1, \dots, h_T`, shape ``(batch, T, hidden)``; ``H[:, t - 1]`` is :math:`h_t`."""
+
+
+# ---------------------------------------------------------------------------------------------
+# private checks
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_positive_int(value: object, name: str) -> int:
+    """Return ``value`` as an ``int``, raising unless it is an integer >= 1 (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer; got {type(value).__name__} {value!r}")
+    out = int(value)
+    if out < 1:
+        raise ValueError(f"{name} must be a positive integer (>= 1); got {out}")
+    return out
+
+
+def _check_mode(mode: object) -> str:
+    if mode not in MODES:
+        raise ValueError(f"mode must be 'many_to_many' or 'many_to_one'; got {mode!r}")
+    return str(mode)
+
+
+def _check_params(params: object) -> RNNParams:
+    """Return ``params`` as :class:`RNNParams` of float arrays whose shapes fit together."""
+    if isinstance(params, np.ndarray) or not isinstance(params, Sequence) or len(params) != 5:
+        raise TypeError(
+            "params must be an RNNParams or a sequence of 5 arrays (W_xh, W_hh, b_h, W_hy, b_y); "
+            f"got {type(params).__name__}" + (f" of length {len(params)}" if isinstance(params, Sequence) else "")
+        )
+    W_xh = as_float_array(params[0], "W_xh", ndim=2, shape_hint="(hidden, features)")
+    hidden, _ = W_xh.shape
+    W_hh = as_float_array(params[1], "W_hh", ndim=2, shape_hint="(hidden, hidden)")
+    b_h = as_float_array(params[2], "b_h", ndim=1, shape_hint="(hidden,)")
+    W_hy = as_float_array(params[3], "W_hy", ndim=2, shape_hint="(outputs, hidden)")
+    b_y = as_float_array(params[4], "b_y", ndim=1, shape_hint="(outputs,)")
+    if W_hh.shape != (hidden, hidden):
+        raise ValueError(
+            f"W_hh must have shape (hidden, hidden) = ({hidden}, {hidden}), hidden = W_xh.shape[0]; "
+            f"got shape {W_hh.shape}"
+        )
+    if b_h.shape != (hidden,):
+        raise ValueError(f"b_h must have shape (hidden,) = ({hidden},); got shape {b_h.shape}")
+    if W_hy.shape[1] != hidden:
+        raise ValueError(
+            f"W_hy must have shape (outputs, hidden) with hidden = {hidden}; got shape {W_hy.shape}"
+        )
+    if b_y.shape != (W_hy.shape[0],):
+        raise ValueError(f"b_y must have shape (outputs,) = ({W_hy.shape[0]},); got shape {b_y.shape}")
+    return RNNParams(W_xh, W_hh, b_h, W_hy, b_y)
+
+
+def _check_X(X: object, n_features: int) -> np.ndarray:
+    arr = as_float_array(X, "X", finite=False)
+    if arr.ndim != 3:
+        hint = ""
+        if arr.ndim == 2:
+            hint = (
+                " For one feature per step use X[:, :, None]; for a single sequence use X[None]."
+            )
+        raise ValueError(
+            f"X must be a 3-D array of shape (batch, T, features) = (batch, T, {n_features}); "
+            f"got a {arr.ndim}-D array of shape {arr.shape}.{hint}"
+        )
+    if arr.shape[2] != n_features:
+        raise ValueError(
+            f"X has {arr.shape[2]} features per step, but W_xh expects {n_features} "
+            f"(W_xh has shape (hidden, features)); got X of shape {arr.shape}"
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"X must hold at least one sequence of at least one step; got shape {arr.shape}")
+    check_finite(arr, "X")
+    return arr
+
+
+def _check_Y(Y: object, batch: int, T: int, n_outputs: int, mode: str, dtype: np.dtype) -> np.ndarray:
+    arr = as_float_array(Y, "Y", finite=False)
+    if mode == "many_to_many":
+        want = (batch, T, n_outputs)
+        if arr.shape != want:
+            hint = ""
+            if arr.shape == (batch, n_outputs):
+                hint = " A target for the last step only is mode='many_to_one'."
+            raise ValueError(
+                f"Y must have shape (batch, T, outputs) = {want} for mode='many_to_many' "
+                f"(a target at every step); got shape {arr.shape}.{hint}"
+            )
+    else:
+        want = (batch, n_outputs)
+        if arr.shape != want:
+            hint = ""
+            if arr.shape == (batch, T, n_outputs):
+                hint = " A target at every step is mode='many_to_many'."
+            raise ValueError(
+                f"Y must have shape (batch, outputs) = {want} for mode='many_to_one' "
+                f"(a target for the last step only); got shape {arr.shape}.{hint}"
+            )
+    check_finite(arr, "Y")
+    return arr.astype(dtype, copy=False)
+
+
+def _check_h0(h0: object, batch: int, hidden: int, dtype: np.dtype) -> np.ndarray | None:
+    if h0 is None:
+        return None
+    arr = as_float_array(h0, "h0")
+    if arr.shape not in ((hidden,), (batch, hidden)):
+        raise ValueError(
+            f"h0 must have shape (hidden,) = ({hidden},), shared by all sequences, or (batch, hidden) = "
+            f"({batch}, {hidden}); got shape {arr.shape}"
+        )
+    return arr.astype(dtype, copy=False)
+
+
+def _prepare(
+    params: object, X: object, h0: object
+) -> tuple[RNNParams, np.ndarray, np.ndarray | None, np.dtype]:
+    """Check and cast everything but ``Y``; return params, X time-major ``(T, batch, features)``, h0, dtype."""
+    p = _check_params(params)
+    X_arr = _check_X(X, p.W_xh.shape[1])
+    dtype = np.result_type(X_arr, *p)
+    p = RNNParams(*(a.astype(dtype, copy=False) for a in p))
+    Xt = np.ascontiguousarray(X_arr.transpose(1, 0, 2), dtype=dtype)
+    h0_arr = _check_h0(h0, X_arr.shape[0], p.W_hh.shape[0], dtype)
+    return p, Xt, h0_arr, dtype
+
+
+# ---------------------------------------------------------------------------------------------
+# unchecked kernels (time-major: Xt has shape (T, batch, features))
+# ---------------------------------------------------------------------------------------------
+
+
+def _forward_states(p: RNNParams, Xt: np.ndarray, h0: np.ndarray | None) -> np.ndarray:
+    """Return ``Hs`` of shape ``(T + 1, batch, hidden)`` with ``Hs[0] = h0`` and ``Hs[t] = h_t``."""
+    T, B, F = Xt.shape
+    n_h = p.W_hh.shape[0]
+    Hs = np.empty((T + 1, B, n_h), dtype=Xt.dtype)
+    Hs[0] = 0 if h0 is None else h0
+    A = Hs[1:].reshape(T * B, n_h)  # a view: the pre-activations are written in place
+    np.matmul(Xt.reshape(T * B, F), p.W_xh.T, out=A)  # X_t W_xh^T for all steps in one product
+    A += p.b_h
+    W_hh_T = p.W_hh.T
+    tmp = np.empty((B, n_h), dtype=Xt.dtype)
+    for t in range(T):
+        np.matmul(Hs[t], W_hh_T, out=tmp)
+        h = Hs[t + 1]
+        h += tmp
+        np.tanh(h, out=h)
+    return Hs
+
+
+def _outputs(p: RNNParams, Hs: np.ndarray, mode: str) -> np.ndarray:
+    """Return the outputs time-major ``(T, batch, outputs)`` or ``(batch, outputs)`` for many-to-one."""
+    if mode == "many_to_one":
+        return Hs[-1] @ p.W_hy.T + p.b_y
+    T, B, n_h = Hs.shape[0] - 1, Hs.shape[1], Hs.shape[2]
+    return (Hs[1:].reshape(T * B, n_h) @ p.W_hy.T + p.b_y).reshape(T, B, -1)
+
+
+def _output_grads(
+    p: RNNParams, Hs: np.ndarray, Yhat: np.ndarray, Yt: np.ndarray, mode: str
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    r"""Loss, :math:`\partial L/\partial W_{hy}`, :math:`\partial L/\partial b_y`, and the direct gradients.
+
+    The direct gradient ``G`` (shape ``(T, batch, hidden)``) holds :math:`\partial L_t/\partial h_t`
+    through :math:`\hat y_t` only: :math:`G_t = \frac{1}{B}(\hat Y_t - Y_t) W_{hy}`.
+    """
+    T, B, n_h = Hs.shape[0] - 1, Hs.shape[1], Hs.shape[2]
+    diff = Yhat - Yt
+    loss = 0.5 * float(np.vdot(diff, diff)) / B
+    dY = diff
+    dY /= B
+    G = np.empty((T, B, n_h), dtype=Hs.dtype)
+    if mode == "many_to_one":
+        G[:-1] = 0
+        np.matmul(dY, p.W_hy, out=G[-1])
+        dW_hy = dY.T @ Hs[-1]
+        db_y = dY.sum(axis=0)
+    else:
+        dY2 = dY.reshape(T * B, -1)
+        np.matmul(dY2, p.W_hy, out=G.reshape(T * B, n_h))
+        dW_hy = dY2.T @ Hs[1:].reshape(T * B, n_h)
+        db_y = dY2.sum(axis=0)
+    return loss, dW_hy, db_y, G
+
+
+def _param_grads(
+    p: RNNParams, Xt: np.ndarray, Hs: np.ndarray, dA: np.ndarray, h0: np.ndarray | None,
+    dW_hy: np.ndarray, db_y: np.ndarray,
+) -> RNNGradients:
+    r"""Gradients from :math:`\partial L/\partial a_t` (``dA``, shape ``(T, batch, hidden)``) for all steps.
+
+    :math:`\partial L/\partial W_{hh} = \sum_t dA_t^\top H_{t-1}`, :math:`\partial L/\partial W_{xh}
+    = \sum_t dA_t^\top X_t`, :math:`\partial L/\partial b_h = \sum_t dA_t^\top \mathbf{1}`: each a
+    single product over all steps at once, and :math:`\partial L/\partial h_0 = dA_1 W_{hh}`.
+    """
+    T, B, n_h = dA.shape
+    dA2 = dA.reshape(T * B, n_h)
+    dW_hh = dA2.T @ Hs[:-1].reshape(T * B, n_h)
+    dW_xh = dA2.T @ Xt.reshape(T * B, -1)
+    db_h = dA2.sum(axis=0)
+    dh0 = dA[0] @ p.W_hh
+    if h0 is not None and h0.ndim == 1:
+        dh0 = dh0.sum(axis=0)  # one h0 shared by every sequence: its gradient sums over the batch
+    return RNNGradients(dW_xh, dW_hh, db_h, dW_hy, db_y, dh0)
+
+
+def _backward_recurrence(p: RNNParams, Hs: np.ndarray, G: np.ndarray, steps: int) -> np.ndarray:
+    r"""Turn direct gradients ``G`` into :math:`\partial L/\partial a_t` in place, going back ``steps`` steps.
+
+    :math:`\delta_t = G_t + dA_{t+1} W_{hh}` and :math:`dA_t = \delta_t \odot (1 - H_t^{\odot 2})`, for
+    :math:`t = T, T-1, \dots, T - \text{steps} + 1`. The full recursion is ``steps = T``. Steps not
+    reached get ``dA_t = 0`` (used for a many-to-one loss truncated to its last ``steps`` steps).
+    """
+    T, B, n_h = G.shape
+    D = Hs[1:] * Hs[1:]
+    np.subtract(1, D, out=D)  # tanh'(a_t) = 1 - h_t^2, all steps at once
+    tmp = np.empty((B, n_h), dtype=G.dtype)
+    stop = T - steps
+    for t in range(T - 1, stop - 1, -1):
+        if t < T - 1:
+            np.matmul(G[t + 1], p.W_hh, out=tmp)
+            G[t] += tmp
+        G[t] *= D[t]
+    if stop > 0:
+        G[:stop] = 0
+    return G
+
+
+def _windowed_recurrence(p: RNNParams, Hs: np.ndarray, G: np.ndarray, k: int) -> np.ndarray:
+    r"""Truncated :math:`\partial L/\partial a_t` in which each :math:`L_t` reaches back ``k`` steps only.
+
+    Works lag by lag, vectorized over time: :math:`dA^{(0)}_s = G_s \odot (1 - h_s^2)` is the
+    gradient of :math:`L_s` at its own step, :math:`dA^{(j)}_s = (dA^{(j-1)}_{s+1} W_{hh}) \odot
+    (1 - h_s^2)` that of :math:`L_{s+j}`, :math:`j` steps back, and the result is
+    :math:`\sum_{j=0}^{k-1} dA^{(j)}_s`. Costs ``k`` products of size ``(T * batch, hidden)``.
+    """
+    T, B, n_h = G.shape
+    D = Hs[1:] * Hs[1:]
+    np.subtract(1, D, out=D)
+    cur = G * D
+    acc = cur.copy()
+    tmp = np.empty_like(cur)
+    for j in range(1, min(k, T)):
+        n = T - j  # steps s = 1..T-j still receive a contribution from L_{s+j}
+        np.matmul(cur[1 : n + 1].reshape(n * B, n_h), p.W_hh, out=tmp[:n].reshape(n * B, n_h))
+        np.multiply(tmp[:n], D[:n], out=cur[:n])
+        acc[:n] += cur[:n]
+    return acc
+
+
+def _loss_and_grads(
+    p: RNNParams, Xt: np.ndarray, Yt: np.ndarray, h0: np.ndarray | None, mode: str, k: int | None
+) -> tuple[float, RNNGradients]:
+    """Unchecked loss and gradients; ``Yt`` time-major for many-to-many; ``k=None`` is full BPTT."""
+    T = Xt.shape[0]
+    Hs = _forward_states(p, Xt, h0)
+    Yhat = _outputs(p, Hs, mode)
+    loss, dW_hy, db_y, G = _output_grads(p, Hs, Yhat, Yt, mode)
+    steps = T if k is None else min(k, T)
+    if mode == "many_to_one" or steps == T:
+        # one loss term (or no truncation): the ordinary recursion, stopped after `steps` steps
+        dA = _backward_recurrence(p, Hs, G, steps)
+    else:
+        dA = _windowed_recurrence(p, Hs, G, steps)
+    return loss, _param_grads(p, Xt, Hs, dA, h0, dW_hy, db_y)
+
+
+def _time_major_targets(Y: np.ndarray, mode: str) -> np.ndarray:
+    return np.ascontiguousarray(Y.transpose(1, 0, 2)) if mode == "many_to_many" else Y
+
+
+# ---------------------------------------------------------------------------------------------
+# public functions
+# ---------------------------------------------------------------------------------------------
+
+
+def init_params(
+    input_size: int,
+    hidden_size: int,
+    output_size: int,
+    *,
+    seed: int | None = None,
+    rng: np.random.Generator | None = None,
+    dtype: Any = np.float64,
+) -> RNNParams:
+    r"""Draw the parameters of a vanilla RNN as Keras' ``SimpleRNN`` + ``Dense`` do.
+
+    ``W_xh`` and ``W_hy`` are Glorot-uniform, :math:`U(-r, r)` with :math:`r = \sqrt{6 / (n_\text{in}
+    + n_\text{out})}`; ``W_hh`` is a random orthogonal matrix (all its eigenvalues have modulus 1,
+    the edge between vanishing and exploding gradients, chapter 6); the biases are zero.
+
+    Parameters
+    ----------
+    input_size, hidden_size, output_size : int
+        Features per step, hidden units, outputs per step.
+    seed : int, optional
+        Seed of a new ``numpy.random.default_rng``; ignored when ``rng`` is given.
+    rng : numpy.random.Generator, optional
+        Generator to draw from.
+    dtype : float32 or float64, default float64
+
+    Returns
+    -------
+    RNNParams
+        ``W_xh`` ``(hidden, features)``, ``W_hh`` ``(hidden, hidden)``, ``b_h`` ``(hidden,)``,
+        ``W_hy`` ``(outputs, hidden)``, ``b_y`` ``(outputs,)``.
+
+    Examples
+    --------
+    >>> p = init_params(3, 4, 2, seed=0)
+    >>> [a.shape for a in p]
+    [(4, 3), (4, 4), (4,), (2, 4), (2,)]
+    >>> np.allclose(p.W_hh @ p.W_hh.T, np.eye(4))
+    True
+    """
+    n_x = _check_positive_int(input_size, "input_size")
+    n_h = _check_positive_int(hidden_size, "hidden_size")
+    n_y = _check_positive_int(output_size, "output_size")
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64; got {dt}")
+    if rng is None:
+        rng = np.random.default_rng(seed)
+    elif not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
+
+    def glorot(n_out: int, n_in: int) -> np.ndarray:
+        r = np.sqrt(6.0 / (n_in + n_out))
+        return rng.uniform(-r, r, size=(n_out, n_in))
+
+    W_xh = glorot(n_h, n_x)
+    Q, R = np.linalg.qr(rng.standard_normal((n_h, n_h)))
+    W_hh = Q * np.sign(np.diag(R))  # sign fix: uniformly distributed over the orthogonal group
+    W_hy = glorot(n_y, n_h)
+    return RNNParams(
+        W_xh.astype(dt), W_hh.astype(dt), np.zeros(n_h, dt), W_hy.astype(dt), np.zeros(n_y, dt)
+    )
+
+
+def rnn_forward(
+    params: RNNParams | Sequence[np.ndarray],
+    X: np.ndarray,
+    h0: np.ndarray | None = None,
+    *,
+    mode: str = "many_to_many",
+) -> RNNForward:
+    r"""Run a vanilla RNN over a batch of sequences.
+
+    .. math:: H_t = \tanh(H_{t-1} W_{hh}^\top + X_t W_{xh}^\top + \mathbf{1} b_h^\top), \qquad
+              \hat Y_t = H_t W_{hy}^\top + \mathbf{1} b_y^\top, \qquad t = 1, \dots, T.
+
+    Derived in chapter 6.
+
+    Parameters
+    ----------
+    params : RNNParams or sequence of 5 arrays
+        ``(W_xh, W_hh, b_h, W_hy, b_y)`` with shapes ``(hidden, features)``, ``(hidden, hidden)``,
+        ``(hidden,)``, ``(outputs, hidden)``, ``(outputs,)``.
+    X : array_like of shape (batch, T, features)
+        One sequence per row, time on axis 1.
+    h0 : array_like of shape (hidden,) or (batch, hidden), optional
+        Initial state :math:`h_0`; zeros if omitted. A 1-D ``h0`` is shared by all sequences.
+    mode : {"many_to_many", "many_to_one"}
+        An output at every step, or at the last step only.
+
+    Returns
+    -------
+    RNNForward
+        ``Y_hat`` of shape ``(batch, T, outputs)`` (many-to-many) or ``(batch, outputs)``
+        (many-to-one), and the hidden states ``H`` of shape ``(batch, T, hidden)``.
+
+    Raises
+    ------
+    ValueError
+        If a shape does not fit (the message names which), or ``X``/``h0`` hold NaN or infinity.
+    TypeError
+        If ``params`` is not 5 arrays, or an input is not real.
+
+    Examples
+    --------
+    >>> p = RNNParams(W_xh=np.array([[1.0]]), W_hh=np.array([[0.5]]), b_h=np.zeros(1),
+    ...               W_hy=np.array([[2.0]]), b_y=np.zeros(1))
+    >>> out = rnn_forward(p, np.array([[[1.0], [0.0]]]))   # one sequence, T = 2, one feature
+    >>> out.H.round(4)          # h_1 = tanh(1), h_2 = tanh(0.5 h_1)
+    array([[[0.7616],
+            [0.3634]]])
+    >>> out.Y_hat.shape
+    (1, 2, 1)
+    """
+    mode = _check_mode(mode)
+    p, Xt, h0_arr, _ = _prepare(params, X, h0)
+    Hs = _forward_states(p, Xt, h0_arr)
+    Yhat = _outputs(p, Hs, mode)
+    if mode == "many_to_many":
+        Yhat = np.ascontiguousarray(Yhat.transpose(1, 0, 2))
+    return RNNForward(Yhat, np.ascontiguousarray(Hs[1:].transpose(1, 0, 2)))
+
+
+def sequence_loss(Y_hat: np.ndarray, Y: np.ndarray) -> float:
+    r"""The sequence loss :math:`L = \sum_t L_t`, the half squared error summed over steps and outputs, batch-averaged.
+
+    .. math:: L_t = \frac{1}{B}\sum_{i=1}^{B} \tfrac12\lVert \hat y_{t,i} - y_{t,i}\rVert^2 .
+
+    Works for both modes: ``(batch, T, outputs)`` sums over steps, ``(batch, outputs)`` is the
+    last step's term alone. Derived in chapter 6.
+
+    Parameters
+    ----------
+    Y_hat, Y : array_like of the same shape, (batch, T, outputs) or (batch, outputs)
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> sequence_loss(np.array([[[1.0], [2.0]]]), np.zeros((1, 2, 1)))   # (1 + 4) / 2
+    2.5
+    """
+    Yh = as_float_array(Y_hat, "Y_hat")
+    Yv = as_float_array(Y, "Y")
+    if Yh.shape != Yv.shape or Yh.ndim not in (2, 3):
+        raise ValueError(
+            "Y_hat and Y must have the same shape, (batch, T, outputs) or (batch, outputs); "
+            f"got Y_hat.shape={Yh.shape} and Y.shape={Yv.shape}"
+        )
+    diff = Yh - Yv
+    return 0.5 * float(np.vdot(diff, diff)) / Yh.shape[0]
+
+
+def bptt(
+    params: RNNParams | Sequence[np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    h0: np.ndarray | None = None,
+    *,
+    mode: str = "many_to_many",
+) -> tuple[float, RNNGradients]:
+    r"""Loss and exact gradients of a vanilla RNN by backpropagation through time.
+
+    Unrolls the network over the :math:`T` steps and runs the chain rule backwards through the
+    unrolled graph. With :math:`G_t = \partial L_t / \partial h_t` through the output only
+    (:math:`G_t = \frac1B (\hat Y_t - Y_t) W_{hy}`), the gradient reaching :math:`h_t` and the
+    pre-activation :math:`a_t` obey, for :math:`t = T, \dots, 1`,
+
+    .. math:: \delta_t = G_t + \delta^a_{t+1} W_{hh}, \qquad \delta^a_t = \delta_t \odot (1 - h_t^2),
+
+    with :math:`\delta^a_{T+1} = 0`, and then
+
+    .. math:: \frac{\partial L}{\partial W_{hh}} = \sum_t (\delta^a_t)^\top H_{t-1}, \quad
+              \frac{\partial L}{\partial W_{xh}} = \sum_t (\delta^a_t)^\top X_t, \quad
+              \frac{\partial L}{\partial b_h} = \sum_t (\delta^a_t)^\top \mathbf{1}, \quad
+              \frac{\partial L}{\partial h_0} = \delta^a_1 W_{hh},
+
+    and :math:`\partial L/\partial W_{hy} = \sum_t \frac1B(\hat Y_t - Y_t)^\top H_t`,
+    :math:`\partial L/\partial b_y = \sum_t \frac1B(\hat Y_t - Y_t)^\top \mathbf{1}`. Time and
+    memory are linear in :math:`T`. Derived in chapter 6 (as a sum over paths through time).
+
+    Parameters
+    ----------
+    params : RNNParams or sequence of 5 arrays
+        ``(W_xh, W_hh, b_h, W_hy, b_y)``, see :func:`rnn_forward`.
+    X : array_like of shape (batch, T, features)
+    Y : array_like of shape (batch, T, outputs) or (batch, outputs)
+        Targets: every step for ``"many_to_many"``, the last step for ``"many_to_one"``.
+    h0 : array_like of shape (hidden,) or (batch, hidden), optional
+        Initial state; zeros if omitted.
+    mode : {"many_to_many", "many_to_one"}
+
+    Returns
+    -------
+    loss : float
+        :math:`L = \sum_t L_t` (see the module docstring for :math:`L_t`).
+    grads : RNNGradients
+        One array per parameter, of its shape, and ``h0`` of the shape of the ``h0`` given
+        (``(batch, hidden)`` if none was given); dtype as the computation's.
+
+    Raises
+    ------
+    ValueError
+        If a shape does not fit (``Y``'s shape is checked against ``mode``), or an input holds
+        NaN or infinity.
+
+    See Also
+    --------
+    truncated_bptt : the same with each loss term's gradient cut after ``k`` steps.
+
+    Examples
+    --------
+    A scalar RNN over two steps with a target at the end; ``dL/dW_hh = (y_hat - y) w_hy
+    (1 - h_2^2) h_1``:
+
+    >>> p = RNNParams(np.array([[1.0]]), np.array([[0.5]]), np.zeros(1), np.array([[2.0]]), np.zeros(1))
+    >>> loss, g = bptt(p, np.array([[[1.0], [0.0]]]), np.array([[0.0]]), mode="many_to_one")
+    >>> h1, h2 = np.tanh(1.0), np.tanh(0.5 * np.tanh(1.0))
+    >>> bool(np.isclose(g.W_hh[0, 0], 2 * h2 * 2 * (1 - h2**2) * h1))
+    True
+    """
+    mode = _check_mode(mode)
+    p, Xt, h0_arr, dtype = _prepare(params, X, h0)
+    T, B, _ = Xt.shape
+    Yv = _check_Y(Y, B, T, p.W_hy.shape[0], mode, dtype)
+    return _loss_and_grads(p, Xt, _time_major_targets(Yv, mode), h0_arr, mode, None)
+
+
+def truncated_bptt(
+    params: RNNParams | Sequence[np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    k: int,
+    h0: np.ndarray | None = None,
+    *,
+    mode: str = "many_to_many",
+) -> tuple[float, RNNGradients]:
+    r"""Loss and truncated-BPTT gradients: each loss term's gradient flows back at most ``k`` steps.
+
+    Definition: the gradient of :math:`L_t` is taken through the last ``k`` steps of the
+    recurrence only, :math:`t, t-1, \dots, t-k+1`, as if the state :math:`h_{t-k}` entering them
+    were a constant (when :math:`t - k \ge 1`; when :math:`t \le k` the window reaches :math:`h_0`
+    and nothing is cut). In the sum over paths of chapter 6,
+
+    .. math:: \widetilde{\frac{\partial L}{\partial \theta}} = \sum_{t=1}^{T}
+              \sum_{s=\max(1,\, t-k+1)}^{t} \frac{\partial L_t}{\partial h_t}
+              \Bigl(\prod_{r=t}^{s+1} J_r\Bigr) \frac{\partial^+ h_s}{\partial \theta},
+              \qquad J_r = \operatorname{diag}(1 - h_r^2)\, W_{hh},
+
+    where :math:`\partial^+ h_s / \partial\theta` is the immediate partial derivative of step
+    :math:`s` with :math:`h_{s-1}` held fixed. So ``k = 1`` keeps only each step's own term,
+    ``k >= T`` cuts nothing and equals :func:`bptt` exactly (it runs the same code), and
+    :math:`\partial L/\partial h_0` collects the terms :math:`t \le k`. The loss itself and
+    :math:`\partial L/\partial W_{hy}`, :math:`\partial L/\partial b_y` are never truncated.
+
+    For ``"many_to_one"`` there is one loss term, and this is the ordinary backward recursion
+    stopped after ``k`` steps. For ``"many_to_many"`` with ``k < T`` it costs ``k`` matrix products
+    of size ``(T * batch, hidden)``, so time :math:`O(kT)` and memory :math:`O(T)`. Derived in
+    chapter 6.
+
+    Parameters
+    ----------
+    params, X, Y, h0, mode
+        As for :func:`bptt`.
+    k : int
+        Number of steps each loss term's gradient may flow back, ``k >= 1``.
+
+    Returns
+    -------
+    loss : float
+    grads : RNNGradients
+        As for :func:`bptt`.
+
+    Examples
+    --------
+    With ``k = 1`` the gradient of :math:`W_{hh}` ignores that :math:`h_1` depends on :math:`W_{hh}`:
+
+    >>> p = RNNParams(np.array([[1.0]]), np.array([[0.5]]), np.zeros(1), np.array([[2.0]]), np.zeros(1))
+    >>> X, Y = np.array([[[1.0], [0.0]]]), np.array([[0.0]])
+    >>> _, g1 = truncated_bptt(p, X, Y, k=1, mode="many_to_one")
+    >>> h1, h2 = np.tanh(1.0), np.tanh(0.5 * np.tanh(1.0))
+    >>> bool(np.isclose(g1.W_hh[0, 0], 2 * h2 * 2 * (1 - h2**2) * h1))
+    True
+    >>> _, g2 = truncated_bptt(p, X, Y, k=2, mode="many_to_one")
+    >>> bool(np.isclose(g2.W_xh[0, 0], 2 * h2 * 2 * (1 - h2**2) * 0.5 * (1 - h1**2) * 1.0))
+    True
+    """
+    mode = _check_mode(mode)
+    k = _check_positive_int(k, "k")
+    p, Xt, h0_arr, dtype = _prepare(params, X, h0)
+    T, B, _ = Xt.shape
+    Yv = _check_Y(Y, B, T, p.W_hy.shape[0], mode, dtype)
+    return _loss_and_grads(p, Xt, _time_major_targets(Yv, mode), h0_arr, mode, None if k >= T else k)
+
+
+_Grads = TypeVar("_Grads", bound=Sequence[np.ndarray])
+
+
+def _global_norm(arrays: Sequence[np.ndarray]) -> float:
+    return float(np.sqrt(sum(float(np.vdot(g, g)) for g in arrays)))
+
+
+def clip_grad_norm(grads: _Grads, max_norm: float) -> tuple[_Grads, float]:
+    r"""Rescale a list of gradients so that their global norm is at most ``max_norm``.
+
+    The global norm treats all arrays as one long vector,
+    :math:`\lVert g \rVert = \sqrt{\sum_i \lVert g_i \rVert_F^2}`. If it exceeds ``max_norm``, every
+    array is multiplied by the same factor :math:`\text{max\_norm} / \lVert g \rVert`, so the
+    direction of the update is kept and only its length shrinks; otherwise nothing changes.
+    Derived in chapter 6.
+
+    Parameters
+    ----------
+    grads : sequence of arrays
+        For instance an :class:`RNNGradients` or a list.
+    max_norm : float
+        Largest allowed global norm, > 0.
+
+    Returns
+    -------
+    clipped : same type as ``grads``
+        New arrays (same shapes and dtypes) when clipped; the very same arrays when the norm
+        was at most ``max_norm``. A list is returned for sequences that are not tuples.
+    norm : float
+        The global norm *before* clipping.
+
+    Raises
+    ------
+    ValueError
+        If ``max_norm <= 0``, or the gradients hold NaN or infinity (no rescaling repairs those).
+
+    Examples
+    --------
+    >>> clipped, norm = clip_grad_norm([np.array([3.0]), np.array([[4.0]])], max_norm=1.0)
+    >>> norm
+    5.0
+    >>> clipped
+    [array([0.6]), array([[0.8]])]
+    """
+    limit = check_positive(max_norm, "max_norm")
+    arrays = [as_float_array(g, f"grads[{i}]", finite=False) for i, g in enumerate(grads)]
+    norm = _global_norm(arrays)
+    if not np.isfinite(norm):
+        raise ValueError(
+            f"the gradients' global norm is not finite ({norm}); clipping cannot repair NaN or "
+            "infinite gradients: lower the learning rate or clip earlier"
+        )
+    if norm > limit:
+        scale = limit / norm
+        arrays = [g * np.asarray(scale, dtype=g.dtype) for g in arrays]
+    else:
+        arrays = list(grads)
+    if hasattr(grads, "_make"):
+        return grads._make(arrays), norm  # type: ignore[attr-defined]
+    if isinstance(grads, tuple):
+        return tuple(arrays), norm  # type: ignore[return-value]
+    return arrays, norm  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------------------------
+# the model and its training loop
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RNNHistory:
+    """What :meth:`RNN.fit` returns: losses per epoch and, per optimizer step, loss and gradient norm."""
+
+    loss: list[float] = field(default_factory=list)
+    """Per epoch: the mean over its sequences of the sequence loss :math:`L` (before each step's update)."""
+    step_loss: list[float] = field(default_factory=list)
+    """Per step: the batch's loss :math:`L`."""
+    grad_norm: list[float] = field(default_factory=list)
+    """Per step: the global gradient norm *before* clipping."""
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """Keras-style view: ``{"loss": [...]}``."""
+        return {"loss": self.loss}
+
+
+class RNN:
+    r"""A vanilla RNN with a linear read-out, trained on the summed squared error by (truncated) BPTT.
+
+    .. math:: h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h), \qquad \hat y_t = W_{hy} h_t + b_y.
+
+    Derived in chapter 6. Weights are drawn by :func:`init_params` (Glorot inputs and outputs,
+    orthogonal :math:`W_{hh}`, zero biases), in the model's ``dtype``; inputs are cast to it.
+
+    Parameters
+    ----------
+    input_size : int
+        Features per step.
+    hidden_size : int
+        Hidden units.
+    output_size : int
+        Outputs per step.
+    mode : {"many_to_many", "many_to_one"}
+        A target at every step, or at the last step only.
+    dtype : float32 or float64, default float64
+    seed : int, optional
+        Seed of the weight initialization.
+
+    Attributes
+    ----------
+    params : RNNParams
+        The live parameter arrays (the optimizer updates them in place).
+
+    Examples
+    --------
+    >>> model = RNN(input_size=1, hidden_size=8, output_size=1, mode="many_to_one", seed=0)
+    >>> model.forward(np.zeros((5, 10, 1))).shape
+    (5, 1)
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        *,
+        mode: str = "many_to_many",
+        dtype: Any = np.float64,
+        seed: int | None = None,
+    ) -> None:
+        self.mode = _check_mode(mode)
+        self.params = init_params(input_size, hidden_size, output_size, seed=seed, dtype=dtype)
+        self.input_size, self.hidden_size, self.output_size = int(input_size), int(hidden_size), int(output_size)
+        self.dtype = self.params.W_xh.dtype
+
+    def __repr__(self) -> str:
+        return (
+            f"RNN(input_size={self.input_size}, hidden_size={self.hidden_size}, "
+            f"output_size={self.output_size}, mode={self.mode!r}, dtype={self.dtype.name})"
+        )
+
+    @property
+    def W_xh(self) -> np.ndarray:
+        """Input weights, ``(hidden, features)``."""
+        return self.params.W_xh
+
+    @property
+    def W_hh(self) -> np.ndarray:
+        """Recurrent weights, ``(hidden, hidden)``."""
+        return self.params.W_hh
+
+    @property
+    def b_h(self) -> np.ndarray:
+        """Hidden bias, ``(hidden,)``."""
+        return self.params.b_h
+
+    @property
+    def W_hy(self) -> np.ndarray:
+        """Output weights, ``(outputs, hidden)``."""
+        return self.params.W_hy
+
+    @property
+    def b_y(self) -> np.ndarray:
+        """Output bias, ``(outputs,)``."""
+        return self.params.b_y
+
+    def _inputs(self, X: object) -> np.ndarray:
+        return _check_X(X, self.input_size).astype(self.dtype, copy=False)
+
+    def forward(self, X: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
+        """Outputs for a batch ``X`` of shape ``(batch, T, features)``.
+
+        Returns ``(batch, T, outputs)`` for ``"many_to_many"``, ``(batch, outputs)`` for
+        ``"many_to_one"``. See :func:`rnn_forward`.
+        """
+        return rnn_forward(self.params, self._inputs(X), h0, mode=self.mode).Y_hat
+
+    predict = forward
+
+    def hidden_states(self, X: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
+        r"""Hidden states :math:`h_1, \dots, h_T` of shape ``(batch, T, hidden)``."""
+        return rnn_forward(self.params, self._inputs(X), h0, mode=self.mode).H
+
+    def loss(self, X: np.ndarray, Y: np.ndarray, h0: np.ndarray | None = None) -> float:
+        r"""The sequence loss :math:`L = \sum_t L_t` on ``(X, Y)`` (see :func:`sequence_loss`)."""
+        return self.loss_and_gradients(X, Y, h0)[0]
+
+    def loss_and_gradients(
+        self, X: np.ndarray, Y: np.ndarray, h0: np.ndarray | None = None, truncate: int | None = None
+    ) -> tuple[float, RNNGradients]:
+        """Loss and gradients by full BPTT, or truncated to ``truncate`` steps (see :func:`truncated_bptt`)."""
+        Xc = self._inputs(X)
+        if truncate is None:
+            return bptt(self.params, Xc, Y, h0, mode=self.mode)
+        return truncated_bptt(self.params, Xc, Y, truncate, h0, mode=self.mode)
+
+    def fit(
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        epochs: int = 1,
+        batch_size: int = 32,
+        optimizer: Any = None,
+        *,
+        clip: float | None = None,
+        truncate: int | None = None,
+        shuffle: bool = True,
+        seed: int | None = None,
+    ) -> RNNHistory:
+        r"""Train by minibatch gradient descent on the sequence loss :math:`L`.
+
+        Each epoch visits the sequences in an order drawn from ``seed`` (or in order if
+        ``shuffle=False``), in batches of ``batch_size`` (the last may be smaller). Each step
+        computes the loss and gradients by BPTT (truncated to ``truncate`` steps if given), records
+        the gradients' global norm, clips it to ``clip`` if given (:func:`clip_grad_norm`), and
+        calls ``optimizer.apply_gradients(list(params), list(grads))``, which updates the
+        parameter arrays in place.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_sequences, T, features)
+        Y : array_like of shape (n_sequences, T, outputs) or (n_sequences, outputs)
+            As ``mode`` requires.
+        epochs : int, default 1
+        batch_size : int, default 32
+        optimizer : object with ``apply_gradients(params, grads)``
+            For instance ``mlmath.optim.Adam(learning_rate=0.01)``. Required.
+        clip : float, optional
+            Largest allowed global gradient norm, > 0.
+        truncate : int, optional
+            Truncation length ``k`` of :func:`truncated_bptt`; full BPTT if omitted.
+        shuffle : bool, default True
+        seed : int, optional
+            Seed of the shuffling.
+
+        Returns
+        -------
+        RNNHistory
+            ``loss`` per epoch, ``step_loss`` and ``grad_norm`` (before clipping) per step.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Bad data or arguments, before anything changes. ``ValueError`` also when the loss or
+            the gradients become non-finite, naming the epoch and step; the weights are then
+            restored to their values before ``fit``.
+        """
+        Xc = self._inputs(X)
+        n, T, _ = Xc.shape
+        Yc = _check_Y(Y, n, T, self.output_size, self.mode, self.dtype)
+        epochs = _check_positive_int(epochs, "epochs")
+        batch_size = _check_positive_int(batch_size, "batch_size")
+        limit = None if clip is None else check_positive(clip, "clip")
+        k = None if truncate is None else _check_positive_int(truncate, "truncate")
+        if optimizer is None or not callable(getattr(optimizer, "apply_gradients", None)):
+            raise TypeError(
+                "optimizer must have a method apply_gradients(params, grads), e.g. "
+                f"mlmath.optim.Adam(learning_rate=0.01); got {type(optimizer).__name__}"
+            )
+        rng = np.random.default_rng(seed)
+        Xt = np.ascontiguousarray(Xc.transpose(1, 0, 2))  # time-major once, batches gathered from it
+        Yt = _time_major_targets(Yc, self.mode)
+        k_eff = None if k is None or k >= T else k
+        params = list(self.params)
+        saved = [p.copy() for p in params]
+        history = RNNHistory()
+        try:
+            # overflow on the way to divergence is reported by the finite-loss check, with its epoch and step
+            with np.errstate(over="ignore", invalid="ignore"):
+                self._train(Xt, Yt, epochs, batch_size, optimizer, limit, k_eff, shuffle, rng, history)
+        except Exception:
+            for p, s in zip(params, saved, strict=True):
+                p[...] = s
+            raise
+        return history
+
+    def _train(
+        self, Xt: np.ndarray, Yt: np.ndarray, epochs: int, batch_size: int, optimizer: Any,
+        limit: float | None, k: int | None, shuffle: bool, rng: np.random.Generator, history: RNNHistory,
+    ) -> None:
+        """The unchecked loop of :meth:`fit` over time-major data; appends to ``history``."""
+        n = Xt.shape[1]
+        params = list(self.params)
+        step = 0
+        for epoch in range(1, epochs + 1):
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            total = 0.0
+            for start in range(0, n, batch_size):
+                idx = order[start : start + batch_size]
+                Yb = Yt[:, idx] if self.mode == "many_to_many" else Yt[idx]
+                loss, grads = _loss_and_grads(self.params, Xt[:, idx], Yb, None, self.mode, k)
+                step += 1
+                g = list(grads[:5])
+                norm = _global_norm(g)
+                if not (np.isfinite(loss) and np.isfinite(norm)):
+                    raise ValueError(
+                        f"training diverged at epoch {epoch}, step {step}: loss {loss}, gradient norm {norm}; "
+                        "the weights were restored to their values before fit. Lower the learning rate or "
+                        "pass clip=..."
+                    )
+                if limit is not None and norm > limit:
+                    scale = limit / norm
+                    for a in g:
+                        a *= scale
+                optimizer.apply_gradients(params, g)
+                history.step_loss.append(loss)
+                history.grad_norm.append(norm)
+                total += loss * len(idx)
+            history.loss.append(total / n)
