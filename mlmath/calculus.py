@@ -51,12 +51,16 @@ __all__ = [
 
 _METHODS = ("forward", "central", "complex")
 _COMPLEX_STEP = 1e-20
-_DISCARDS_IMAG = (
-    "it discards the imaginary part of its input (as np.abs, np.real, float(), np.clip, "
-    "np.maximum or a cast to a real dtype do), so the complex step cannot see its derivative. "
+_COMPLEX_FIX = (
     "Write it with complex-safe operations (+, *, @, np.exp, np.log, np.tanh, ...) "
     "or use method='central'."
 )
+_DISCARDS_IMAG = (
+    "it discards the imaginary part of its input (as np.abs, np.real, float(), np.clip, "
+    "np.maximum or a cast to a real dtype do), so the complex step cannot see its derivative. "
+    + _COMPLEX_FIX
+)
+_REFUSES_COMPLEX = "the complex step needs a function that accepts complex input. " + _COMPLEX_FIX
 
 # A move of the evaluation point away from x: (flat index, step, is_imaginary).
 _Move = tuple[int, float, bool]
@@ -100,6 +104,12 @@ def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(int(i) for i in np.unravel_index(flat, shape)) if shape else ()
 
 
+def _entry(flat: int, shape: tuple[int, ...]) -> str:
+    """Name one entry of x: ``x`` (0-D), ``x[3]``, ``x[1, 2]``."""
+    idx = _index(flat, shape)
+    return "x" if not idx else "x[" + ", ".join(map(str, idx)) + "]"
+
+
 def _describe(moves: tuple[_Move, ...], shape: tuple[int, ...]) -> str:
     """Write an evaluation point as ``x + 6.1e-06·e_(1,) - 1e-20i·e_(0,)``."""
     merged: dict[tuple[int, bool], float] = {}
@@ -140,8 +150,8 @@ def _complex_output(f: Callable, y: np.ndarray, point: str, shape: tuple[int, ..
             raise ValueError(f"f cast a complex value to real at {point} ({exc}): "
                              + _DISCARDS_IMAG) from exc
         except TypeError as exc:
-            raise ValueError(f"f failed on the complex input {point} (TypeError: {exc}): "
-                             + _DISCARDS_IMAG) from exc
+            raise ValueError(f"f failed on the complex input {point} (TypeError: {exc}); "
+                             + _REFUSES_COMPLEX) from exc
     out = np.asarray(value)
     if out.dtype.kind != "c":
         raise ValueError(f"f returned a real value (dtype {out.dtype}) for the complex input "
@@ -196,7 +206,7 @@ def _difference(
             xm = _moved(x, k, -hk)
             taken = (float(xp.flat[k]) - float(xm.flat[k])) / 2
             if taken == 0.0:
-                raise ValueError(f"h = {hk:.3g} is too small to change x{list(_index(k, x.shape))} = "
+                raise ValueError(f"h = {hk:.3g} is too small to change {_entry(k, x.shape)} = "
                                  f"{float(x.flat[k])!r} in {x.dtype}; use a larger h")
             terms = [(2 * hk, -1.0), (hk, 8.0), (-hk, -8.0), (-2 * hk, 1.0)]
             total = sum(c * fun(_moved(x, k, s), (*moves, (k, s, False))).astype(np.float64)
@@ -211,7 +221,7 @@ def _difference(
             taken = float(xp.flat[k]) - float(x.flat[k])
             low = base
         if taken == 0.0:
-            raise ValueError(f"h = {hk:.3g} is too small to change x{list(_index(k, x.shape))} = "
+            raise ValueError(f"h = {hk:.3g} is too small to change {_entry(k, x.shape)} = "
                              f"{float(x.flat[k])!r} in {x.dtype}; use a larger h")
         high = fun(xp, (*moves, (k, hk, False)))
         columns.append((high.astype(np.float64) - low.astype(np.float64)).ravel() / taken)
@@ -570,8 +580,8 @@ def hvp(
                 raise ValueError("grad_f cast a complex value to real at x + itv "
                                  f"({exc}): " + _DISCARDS_IMAG) from exc
             except TypeError as exc:
-                raise ValueError(f"grad_f failed on the complex input x + itv (TypeError: {exc}): "
-                                 + _DISCARDS_IMAG) from exc
+                raise ValueError(f"grad_f failed on the complex input x + itv (TypeError: {exc}); "
+                                 + _REFUSES_COMPLEX) from exc
         if g.dtype.kind != "c":
             raise ValueError(f"grad_f returned a real value (dtype {g.dtype}) for the complex input "
                              "x + itv: " + _DISCARDS_IMAG)
