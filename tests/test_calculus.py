@@ -587,7 +587,7 @@ def test_wrong_method_and_step() -> None:
     with pytest.raises(ValueError, match=r"too small to change x = 1.0 in float64"):
         gradient(lambda v: v**2, np.array(1.0), h=1e-20)
     with pytest.raises(ValueError, match=r"too small to change x\[0, 1\] = 1.0 in float32"):
-        gradient(lambda v: np.sum(v**2), np.ones((1, 2), dtype=np.float32), h=1e-9)
+        gradient(lambda v: np.sum(v**2), np.array([[1e-3, 1.0]], dtype=np.float32), h=1e-9)
     with pytest.raises(TypeError, match=r"f must be a callable"):
         gradient(3.0, np.ones(2))
 
