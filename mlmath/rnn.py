@@ -244,9 +244,9 @@ def _forward_states(p: RNNParams, Xt: np.ndarray, h0: np.ndarray | None) -> np.n
     Hs = np.empty((T + 1, B, n_h), dtype=Xt.dtype)
     Hs[0] = 0 if h0 is None else h0
     A = Hs[1:].reshape(T * B, n_h)  # a view: the pre-activations are written in place
-    np.matmul(Xt.reshape(T * B, F), p.W_xh.T, out=A)  # X_t W_xh^T for all steps in one product
+    np.matmul(Xt.reshape(T * B, F), np.ascontiguousarray(p.W_xh.T), out=A)  # X_t W_xh^T for all steps in one product
     A += p.b_h
-    W_hh_T = p.W_hh.T
+    W_hh_T = np.ascontiguousarray(p.W_hh.T)  # matmul with out= is much slower on a transposed view
     tmp = np.empty((B, n_h), dtype=Xt.dtype)
     for t in range(T):
         np.matmul(Hs[t], W_hh_T, out=tmp)
