@@ -16,6 +16,10 @@ Reductions follow Keras, and they set the gradient's scale. With a batch of :mat
 The classes (:class:`MeanSquaredError`, :class:`CategoricalCrossentropy`,
 :class:`BinaryCrossentropy`) wrap these functions with Keras's names for
 :meth:`mlmath.models.Sequential.compile`; ``loss(y_true, y_pred)`` returns the value.
+
+:func:`entropy`, :func:`cross_entropy` and :func:`kl_divergence` are the information measures
+of chapter 8: they take whole probability distributions (along ``axis``), return one value per
+distribution and no gradient, and are exact (no clipping; ``inf`` where the math says so).
 """
 
 from __future__ import annotations
@@ -35,7 +39,10 @@ __all__ = [
     "binary_crossentropy_from_logits",
     "categorical_crossentropy",
     "categorical_crossentropy_from_logits",
+    "cross_entropy",
+    "entropy",
     "get",
+    "kl_divergence",
     "mean_squared_error",
 ]
 
@@ -587,3 +594,208 @@ def get(identifier: str | Loss) -> Loss:
         f"loss must be a name such as 'mse' or a Loss instance such as MeanSquaredError(); "
         f"got {type(identifier).__name__}"
     )
+
+
+# ---------------------------------------------------------------------------
+# information measures between probability distributions
+# ---------------------------------------------------------------------------
+
+
+def _check_axis(axis: object, arr: np.ndarray, name: str) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+        raise TypeError(f"axis must be an integer; got {type(axis).__name__} {axis!r}")
+    ndim = arr.ndim
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis must lie in [{-ndim}, {ndim}) for {name} of shape {arr.shape}; got {axis}")
+    return int(axis) % ndim
+
+
+def _probability_vectors(x: object, name: str, axis: object) -> tuple[np.ndarray, int]:
+    """``x`` as a float array whose slices along ``axis`` are probability distributions."""
+    arr = as_float_array(x, name)
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must be a probability vector (at least 1-D); got a scalar {arr.item()!r}")
+    ax = _check_axis(axis, arr, name)
+    if arr.shape[ax] == 0:
+        raise ValueError(f"{name} must have at least one entry along axis {ax}; got shape {arr.shape}")
+    negative = np.argwhere(arr < 0)
+    if negative.size:
+        first = tuple(int(i) for i in negative[0])
+        raise ValueError(
+            f"{name} must hold probabilities (entries >= 0); got {name}[{', '.join(map(str, first))}] "
+            f"= {float(arr[first])!r}. For logits, use mlmath.activations.softmax first."
+        )
+    sums = arr.sum(axis=ax)
+    tol = 1e-6 if arr.dtype == np.float64 else 1e-4
+    off = np.abs(sums - 1) > tol
+    if np.any(off):
+        where = tuple(int(i) for i in np.argwhere(off)[0]) if off.ndim else ()
+        index = [str(i) for i in where]
+        index.insert(ax, ":")
+        which = f"{name}[{', '.join(index)}]" if where else name
+        raise ValueError(
+            f"{name} must sum to 1 along axis {ax} (each slice is one distribution); {which} sums to "
+            f"{float(sums[where])!r}. Normalise it first: {name} / {name}.sum(axis={ax}, keepdims=True)."
+        )
+    return arr, ax
+
+
+def _log_where_positive(x: np.ndarray) -> np.ndarray:
+    """``log x`` where ``x > 0`` and 0 elsewhere, without a divide-by-zero warning."""
+    return np.log(np.where(x > 0, x, 1))
+
+
+def entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:
+    r"""Shannon entropy of probability distributions, in nats.
+
+    .. math::
+
+        H(p) = -\sum_{i=1}^{n} p_i \log p_i ,
+
+    with :math:`0 \log 0 = 0` (the limit of :math:`t \log t` as :math:`t \to 0^+`), so a zero
+    probability adds nothing and raises no warning. :math:`0 \le H(p) \le \log n`: 0 for a
+    one-hot :math:`p`, :math:`\log n` for the uniform distribution. Divide by :math:`\log 2`
+    for bits. Derived in chapter 8.
+
+    Parameters
+    ----------
+    p : array_like of shape (..., n, ...)
+        Each slice along ``axis`` is one distribution: entries :math:`\ge 0` summing to 1
+        (within 1e-6 in float64, 1e-4 in float32).
+    axis : int, default -1
+        The axis that runs over the outcomes.
+
+    Returns
+    -------
+    numpy.ndarray or numpy scalar
+        The entropies, of the shape of ``p`` without ``axis``; a scalar for a 1-D ``p``.
+
+    Raises
+    ------
+    ValueError
+        If ``p`` holds a negative, NaN or infinite entry, or a slice does not sum to 1.
+
+    See Also
+    --------
+    cross_entropy, kl_divergence
+
+    Examples
+    --------
+    >>> print(round(float(entropy([0.25, 0.25, 0.25, 0.25])), 6))  # log 4
+    1.386294
+    >>> entropy([[1.0, 0.0], [0.5, 0.5]])
+    array([0.        , 0.69314718])
+    """
+    arr, ax = _probability_vectors(p, "p", axis)
+    return 0.0 - np.sum(arr * _log_where_positive(arr), axis=ax)  # 0.0 - x: no -0.0 for one-hot p
+
+
+def _information_pair(p: object, q: object, axis: object) -> tuple[np.ndarray, np.ndarray, int]:
+    p_arr, ax = _probability_vectors(p, "p", axis)
+    q_arr = as_float_array(q, "q")
+    if q_arr.shape != p_arr.shape:
+        raise ValueError(
+            f"p and q must have the same shape (no broadcasting); got p.shape={p_arr.shape} and q.shape={q_arr.shape}"
+        )
+    q_arr, _ = _probability_vectors(q_arr, "q", axis)
+    return p_arr, q_arr, ax
+
+
+def cross_entropy(p: np.ndarray, q: np.ndarray, axis: int = -1) -> np.ndarray:
+    r"""Cross-entropy of a distribution ``q`` relative to a distribution ``p``, in nats.
+
+    .. math::
+
+        H(p, q) = -\sum_{i=1}^{n} p_i \log q_i = H(p) + D_{\mathrm{KL}}(p \,\|\, q),
+
+    the average code length (in nats) when outcomes drawn from :math:`p` are coded with a code
+    built for :math:`q`. Terms with :math:`p_i = 0` add nothing; where :math:`q_i = 0 < p_i` the
+    cross-entropy is :math:`+\infty`, and that is returned (no warning). Derived in chapter 8.
+
+    This is the information measure between two distributions, exact and per distribution.
+    The training loss :func:`categorical_crossentropy` is the same sum averaged over a batch,
+    with ``q`` clipped to :math:`[\epsilon, 1 - \epsilon]` so that it stays finite, and it
+    returns a gradient too.
+
+    Parameters
+    ----------
+    p : array_like of shape (..., n, ...)
+        The true distributions, each slice along ``axis`` non-negative and summing to 1.
+    q : array_like of the same shape as ``p``
+        The model's distributions, likewise.
+    axis : int, default -1
+        The axis that runs over the outcomes.
+
+    Returns
+    -------
+    numpy.ndarray or numpy scalar
+        The cross-entropies (possibly ``inf``), of the shape of ``p`` without ``axis``.
+
+    Raises
+    ------
+    ValueError
+        If a shape differs, or ``p`` or ``q`` is not a probability vector along ``axis``.
+
+    Examples
+    --------
+    >>> print(round(float(cross_entropy([0.0, 1.0], [0.5, 0.5])), 6))  # log 2
+    0.693147
+    >>> cross_entropy([[0.5, 0.5]], [[1.0, 0.0]])
+    array([inf])
+    """
+    p_arr, q_arr, ax = _information_pair(p, q, axis)
+    impossible = np.any((p_arr > 0) & (q_arr == 0), axis=ax)
+    value = 0.0 - np.sum(p_arr * _log_where_positive(q_arr), axis=ax)
+    return np.where(impossible, np.inf, value)[()]
+
+
+def kl_divergence(p: np.ndarray, q: np.ndarray, axis: int = -1) -> np.ndarray:
+    r"""Kullback–Leibler divergence :math:`D_{\mathrm{KL}}(p \,\|\, q)` between distributions, in nats.
+
+    .. math::
+
+        D_{\mathrm{KL}}(p \,\|\, q) = \sum_{i=1}^{n} p_i \log \frac{p_i}{q_i}
+        = H(p, q) - H(p) \;\ge\; 0,
+
+    with equality exactly when :math:`p = q` (Gibbs' inequality). It is not symmetric:
+    :math:`D_{\mathrm{KL}}(p \,\|\, q) \ne D_{\mathrm{KL}}(q \,\|\, p)` in general.
+    Conventions, which are the limits of :math:`t \log(t/s)`: a term with :math:`p_i = 0` is 0
+    whatever :math:`q_i` is, and a term with :math:`q_i = 0 < p_i` is :math:`+\infty`. So when
+    ``q`` gives zero probability to an outcome that ``p`` allows, the divergence is ``inf``:
+    that is its mathematical value, returned without a warning rather than refused. Each term
+    is computed as :math:`p_i(\log p_i - \log q_i)`, so :math:`D_{\mathrm{KL}}(p \,\|\, p)` is
+    exactly 0. Derived in chapter 8.
+
+    Parameters
+    ----------
+    p : array_like of shape (..., n, ...)
+        Distributions, each slice along ``axis`` non-negative and summing to 1.
+    q : array_like of the same shape as ``p``
+        Distributions, likewise.
+    axis : int, default -1
+        The axis that runs over the outcomes.
+
+    Returns
+    -------
+    numpy.ndarray or numpy scalar
+        The divergences (:math:`\ge 0`, up to rounding, or ``inf``), of the shape of ``p``
+        without ``axis``; a scalar for 1-D inputs.
+
+    Raises
+    ------
+    ValueError
+        If a shape differs, or ``p`` or ``q`` is not a probability vector along ``axis``.
+
+    Examples
+    --------
+    >>> print(round(float(kl_divergence([0.5, 0.5], [0.9, 0.1])), 6))
+    0.510826
+    >>> print(round(float(kl_divergence([0.9, 0.1], [0.5, 0.5])), 6))
+    0.368064
+    >>> kl_divergence([[0.5, 0.5], [1.0, 0.0]], [[1.0, 0.0], [0.5, 0.5]])
+    array([       inf, 0.69314718])
+    """
+    p_arr, q_arr, ax = _information_pair(p, q, axis)
+    impossible = np.any((p_arr > 0) & (q_arr == 0), axis=ax)
+    terms = np.where(p_arr > 0, p_arr * (_log_where_positive(p_arr) - _log_where_positive(q_arr)), 0)
+    return np.where(impossible, np.inf, np.sum(terms, axis=ax))[()]
