@@ -799,24 +799,16 @@ def top_eigenvalues(
 
 
 class GradientCheck(NamedTuple):
-    r"""Result of :func:`gradient_check`.
-
-    Attributes
-    ----------
-    max_rel_error : float
-        The largest relative error over all coordinates.
-    index : tuple of int
-        Where it occurs, an index into ``x`` (``()`` for a scalar ``x``).
-    analytic : float
-        The analytic gradient there.
-    numeric : float
-        The numeric gradient there.
-    """
+    r"""Result of :func:`gradient_check`: the worst coordinate and both gradients there."""
 
     max_rel_error: float
+    r"""The largest relative error :math:`\max_k r_k` over all coordinates."""
     index: tuple[int, ...]
+    """Where it occurs, an index into ``x`` (``()`` for a scalar ``x``)."""
     analytic: float
+    """The analytic gradient (from ``grad_f``) at ``index``."""
     numeric: float
+    """The numeric gradient at ``index``."""
 
 
 def gradient_check(
