@@ -270,6 +270,16 @@ def adam_step(
 # ---------------------------------------------------------------------------
 
 
+def _split(flat: np.ndarray, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
+    """Consecutive views of the 1-D array ``flat`` with the given shapes."""
+    views, start = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        views.append(flat[start : start + size].reshape(shape))
+        start += size
+    return views
+
+
 class Optimizer:
     """Base class of the stateful optimizers given to :meth:`mlmath.models.Sequential.compile`.
 
@@ -283,12 +293,35 @@ class Optimizer:
     """
 
     slot_names: tuple[str, ...] = ()
+    elementwise = True  # the update of each entry depends on that entry alone (see _apply)
 
     def __init__(self, learning_rate: float) -> None:
         self.learning_rate = check_positive(learning_rate, "learning_rate")
         self._t = 0
-        self._slots: dict[str, list[np.ndarray]] | None = None
+        self._specs: list[tuple[tuple[int, ...], np.dtype]] | None = None  # None: no state yet
+        self._flat: dict[str, np.ndarray] | None = None
+        self._slots: dict[str, list[np.ndarray]] = {}
         self._tmp: list[np.ndarray] = []
+
+    def _allocate(self, specs: list[tuple[tuple[int, ...], np.dtype]]) -> None:
+        """Create zero state for parameters of these shapes and dtypes.
+
+        When all dtypes agree, each slot is one flat buffer and the per-parameter arrays are
+        views of it, so that :meth:`_apply` can update a model's contiguous parameters at once.
+        """
+        names = (*self.slot_names, "_tmp")
+        dtypes = {dt for _, dt in specs}
+        if len(dtypes) == 1:
+            dt = dtypes.pop()
+            shapes = [shape for shape, _ in specs]
+            self._flat = {n: np.zeros(sum(math.prod(shape) for shape in shapes), dt) for n in names}
+            views = {n: _split(self._flat[n], shapes) for n in names}
+        else:
+            self._flat = None
+            views = {n: [np.zeros(shape, dt) for shape, dt in specs] for n in names}
+        self._tmp = views.pop("_tmp")
+        self._slots = views
+        self._specs = list(specs)
 
     @property
     def iterations(self) -> int:
@@ -345,28 +378,40 @@ class Optimizer:
 
     def _check_compatible(self, params: Sequence[np.ndarray]) -> None:
         """Raise unless the state (if created) matches these parameters' count, shapes and dtypes."""
-        if self._slots is None:
+        if self._specs is None:
             return
-        ref = self._tmp
-        if len(ref) != len(params):
+        if len(self._specs) != len(params):
             raise ValueError(
-                f"this optimizer holds state for {len(ref)} parameter arrays; got {len(params)}. "
+                f"this optimizer holds state for {len(self._specs)} parameter arrays; got {len(params)}. "
                 "Use a new optimizer for another model."
             )
-        for i, (r, p) in enumerate(zip(ref, params, strict=True)):
-            if r.shape != p.shape or r.dtype != p.dtype:
+        for i, ((shape, dt), p) in enumerate(zip(self._specs, params, strict=True)):
+            if shape != p.shape or dt != p.dtype:
                 raise ValueError(
-                    f"this optimizer's state for params[{i}] has shape {r.shape} and dtype {r.dtype}; "
+                    f"this optimizer's state for params[{i}] has shape {shape} and dtype {dt}; "
                     f"got shape {p.shape} and dtype {p.dtype}. Use a new optimizer for another model."
                 )
 
-    def _apply(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
-        """Unchecked update (the training loop's hot path)."""
-        if self._slots is None:
-            self._slots = {name: [np.zeros_like(p) for p in params] for name in self.slot_names}
-            self._tmp = [np.empty_like(p) for p in params]
+    def _apply(
+        self,
+        params: Sequence[np.ndarray],
+        grads: Sequence[np.ndarray],
+        flat: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """Unchecked update (the training loop's hot path).
+
+        ``flat``, if given, is ``(all_params, all_grads)``: two 1-D arrays of which ``params``
+        and ``grads`` are consecutive views, in order. An elementwise optimizer then updates all
+        parameters with one call of its kernel instead of one call per array (same numbers).
+        """
+        if self._specs is None:
+            self._allocate([(p.shape, p.dtype) for p in params])
         self._t += 1
         lr = self._current_learning_rate()
+        if flat is not None and self._flat is not None and self.elementwise:
+            flat_p, flat_g = flat
+            self._update(flat_p, flat_g, [self._flat[n] for n in self.slot_names], self._flat["_tmp"], lr)
+            return
         slots = [self._slots[name] for name in self.slot_names]
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
             self._update(p, g, [s[i] for s in slots], self._tmp[i], lr)
@@ -384,7 +429,7 @@ class Optimizer:
         """
         state: dict[str, Any] = {"t": self._t}
         for name in self.slot_names:
-            state[name] = [] if self._slots is None else [a.copy() for a in self._slots[name]]
+            state[name] = [] if self._specs is None else [a.copy() for a in self._slots[name]]
         return state
 
     def set_state(self, state: Mapping[str, Any]) -> None:
@@ -413,7 +458,7 @@ class Optimizer:
             for i, item in enumerate(items):
                 if not isinstance(item, np.ndarray) or item.dtype not in (np.float32, np.float64):
                     raise TypeError(f"state[{name!r}][{i}] must be a float32 or float64 numpy array")
-                arrays[name].append(item.copy())
+                arrays[name].append(item)
         n = lengths.pop() if lengths else 0
         for i in range(n):
             ref = arrays[self.slot_names[0]][i]
@@ -423,10 +468,13 @@ class Optimizer:
                                      f"[{self.slot_names[0]!r}][{i}]")
         self._t = int(t)
         if n == 0:
-            self._slots, self._tmp = None, []
+            self._specs, self._flat, self._slots, self._tmp = None, None, {}, []
         else:
-            self._slots = arrays
-            self._tmp = [np.empty_like(a) for a in arrays[self.slot_names[0]]]
+            first = arrays[self.slot_names[0]]
+            self._allocate([(a.shape, a.dtype) for a in first])
+            for name in self.slot_names:
+                for view, a in zip(self._slots[name], arrays[name], strict=True):
+                    view[...] = a
 
     def get_config(self) -> dict[str, Any]:
         """The hyperparameters, as keyword arguments of the constructor."""

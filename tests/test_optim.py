@@ -280,3 +280,37 @@ def test_get_by_name():
         optim.get("lbfgs")
     with pytest.raises(TypeError, match="optimizer must be a name"):
         optim.get(3)
+
+
+@pytest.mark.parametrize("make", [lambda: Adam(0.01), lambda: SGD(0.05, momentum=0.9, nesterov=True), lambda: SGD(0.1)])
+def test_flat_path_equals_per_array_path(make):
+    # a model keeps its parameters as views of one buffer; one kernel call over it gives the same numbers
+    rng = np.random.default_rng(5)
+    shapes = [(3, 4), (3,), (2, 3), (2,)]
+    flat_p, flat_g = rng.normal(size=23), np.zeros(23)  # 12 + 3 + 6 + 2 entries
+    views_p = optim._split(flat_p, shapes)
+    views_g = optim._split(flat_g, shapes)
+    separate = [v.copy() for v in views_p]
+    fast, slow = make(), make()
+    for _ in range(4):
+        flat_g[:] = rng.normal(size=23)
+        fast._apply(views_p, views_g, (flat_p, flat_g))
+        slow.apply_gradients(separate, [g.copy() for g in views_g])
+    for a, b in zip(views_p, separate, strict=True):
+        np.testing.assert_array_equal(a, b)
+    s_fast, s_slow = fast.get_state(), slow.get_state()
+    for key in s_fast:
+        if key != "t":
+            assert [a.shape for a in s_fast[key]] == shapes
+            for a, b in zip(s_fast[key], s_slow[key], strict=True):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_mixed_dtypes_get_separate_state():
+    W, b = np.ones((2, 2), dtype=np.float32), np.ones(2)
+    opt = Adam(0.1)
+    opt.apply_gradients([W, b], [np.ones((2, 2)), np.ones(2)])
+    state = opt.get_state()
+    assert state["m"][0].dtype == np.float32
+    assert state["m"][1].dtype == np.float64
+    np.testing.assert_allclose(W, 0.9, rtol=1e-5)
