@@ -300,7 +300,7 @@ class Dense(Layer):
         """
         (X,) = self._cache
         np.matmul(dZ.T, X, out=self.grads["W"])
-        np.sum(dZ, axis=0, out=self.grads["b"])
+        dZ.sum(axis=0, out=self.grads["b"])
         return dZ @ self.params["W"] if input_grad else None
 
     def _output_shape_of_cache(self) -> tuple[int, int]:

@@ -1,0 +1,799 @@
+r"""``Sequential``: a stack of layers trained by minibatch gradient descent, with Keras's interface.
+
+Derived in chapter 4 (the backward pass through the stack) and used in chapter 9, where the
+source article's Keras program runs on it with only its import lines changed::
+
+    from mlmath.models import Sequential
+    from mlmath.layers import Dense, Activation
+    from mlmath.optim import Adam
+    from mlmath.losses import MeanSquaredError
+    from mlmath.data import to_categorical
+
+Conventions (Keras's, unless said otherwise): ``X`` of shape ``(m, n_in)`` holds one sample per
+row and ``Y`` of shape ``(m, n_out)`` one target row per sample; ``validation_split`` holds out
+the **last** rows before any shuffling; the training loss reported for an epoch is the mean of
+the batch losses weighted by batch size; accuracy compares ``argmax`` of the prediction with
+``argmax`` of the one-hot target (for one output: prediction > 0.5 against the 0/1 target).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from mlmath import losses as _losses
+from mlmath import optim as _optim
+from mlmath._validation import as_float_array, check_in_range
+from mlmath.data import train_validation_split
+from mlmath.layers import Activation, Dense, Layer, _check_dtype, _check_int, _features_error
+from mlmath.optim import _split
+
+__all__ = ["History", "Sequential", "accuracy"]
+
+_METRICS = ("accuracy", "acc")
+_ONE_HOT_HINT = "For integer class labels y, pass mlmath.data.to_categorical(y, num_classes)."
+
+
+# ---------------------------------------------------------------------------
+# accuracy
+# ---------------------------------------------------------------------------
+
+
+def _count_correct(Y: np.ndarray, P: np.ndarray) -> int:
+    if P.shape[1] == 1:
+        return int(np.count_nonzero((P > 0.5) == (Y > 0.5)))
+    return int(np.count_nonzero(P.argmax(axis=1) == Y.argmax(axis=1)))
+
+
+def _check_one_hot(Y: np.ndarray, name: str = "Y") -> None:
+    if Y.shape[1] == 1:
+        if not np.all((Y == 0) | (Y == 1)):
+            raise ValueError(f"{name} must hold 0 or 1 for the 'accuracy' metric with one output per sample")
+        return
+    ok = np.all((Y == 0) | (Y == 1), axis=1) & (Y.sum(axis=1) == 1)
+    if not ok.all():
+        row = int(np.flatnonzero(~ok)[0])
+        raise ValueError(
+            f"{name} must be one-hot for the 'accuracy' metric (a single 1 per row, zeros elsewhere); "
+            f"row {row} is {Y[row].tolist()}. {_ONE_HOT_HINT}"
+        )
+
+
+def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    r"""Fraction of rows whose predicted class is the true class (Keras's ``'accuracy'``).
+
+    With several outputs per row, row :math:`k` is right when
+    :math:`\arg\max_i P_{ki} = \arg\max_i Y_{ki}` (ties go to the first index, as in
+    ``numpy.argmax``); with one output, when :math:`[P_k > 0.5] = Y_k`. Used in chapter 9.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (m, n)
+        One-hot rows (or 0/1 values when ``n = 1``).
+    y_pred : array_like of shape (m, n)
+        Predictions, e.g. class probabilities.
+
+    Returns
+    -------
+    float in [0, 1]
+
+    Examples
+    --------
+    >>> accuracy([[1, 0], [0, 1], [0, 1]], [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    0.6666666666666666
+    """
+    Y = as_float_array(y_true, "y_true", ndim=2, shape_hint="(n_samples, n_outputs)")
+    P = as_float_array(y_pred, "y_pred", ndim=2, shape_hint="(n_samples, n_outputs)")
+    if Y.shape != P.shape:
+        raise ValueError(f"y_true and y_pred must have the same shape; got {Y.shape} and {P.shape}")
+    if Y.shape[0] == 0:
+        raise ValueError("y_true must hold at least one row")
+    _check_one_hot(Y, "y_true")
+    return _count_correct(Y, P) / Y.shape[0]
+
+
+# ---------------------------------------------------------------------------
+# History
+# ---------------------------------------------------------------------------
+
+
+class History:
+    """What :meth:`Sequential.fit` returns: per-epoch losses and metrics.
+
+    Attributes
+    ----------
+    history : dict of str to list of float
+        ``"loss"``, then each metric (``"accuracy"``), then ``"val_loss"`` and
+        ``"val_accuracy"`` when ``validation_split > 0``; one value per epoch.
+    epoch : list of int
+        The epoch numbers, from 0, as Keras lists them.
+    params : dict
+        ``{"epochs": ..., "steps": ..., "verbose": ...}``; ``steps`` is the number of batches per epoch.
+    """
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+        self.params: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        keys = ", ".join(self.history)
+        return f"History(epochs={len(self.epoch)}, keys=[{keys}])"
+
+
+# ---------------------------------------------------------------------------
+# Sequential
+# ---------------------------------------------------------------------------
+
+
+class Sequential:
+    r"""A linear stack of layers: :math:`A^{(0)} = X`, :math:`A^{(l)} = \text{layer}_l(A^{(l-1)})`.
+
+    Derived in chapter 4; the article's program runs on it in chapter 9.
+
+    Parameters
+    ----------
+    layers : iterable of Layer, optional
+        Layers to :meth:`add` in order.
+    seed : int, optional
+        Seed of the model's generator, which draws the initial weights of every layer without
+        its own ``seed`` and, unless ``fit`` is given a ``seed``, the shuffling order of ``fit``.
+        Two models built the same way with the same seed and trained the same way give
+        bit-identical weights and histories. ``None`` draws fresh entropy (never numpy's
+        global random state).
+    name : str, default "sequential"
+
+    Notes
+    -----
+    **Building.** The weights are created at the first call that needs them: ``fit``,
+    ``evaluate``, ``predict`` and ``loss_and_gradients`` build the model for ``X``'s width and
+    in ``X``'s dtype (so float32 data gives float32 weights and predictions); ``get_weights``,
+    ``set_weights`` and ``trainable_weights`` build it in float64 from the first layer's
+    ``input_dim``; :meth:`build` does it explicitly. Once built, the dtype is fixed and inputs
+    of the other float dtype are cast to it.
+
+    **Atomic fit.** A ``fit`` that fails leaves the weights and the optimizer state exactly as
+    they were before the call: every input is checked before anything changes, and if the loss
+    or the weights become NaN or infinite during training (or training is interrupted), the
+    weights and optimizer state are restored and the error says at which epoch and step.
+
+    **Storage.** Once built, all parameters live in one contiguous array and all gradients in
+    another; each layer's ``params[key]`` and ``grads[key]`` are views of them, so an optimizer
+    step is one pass over memory. Update weights in place (``W[...] = ...``) or with
+    :meth:`set_weights`; a replaced array is copied back into the buffer at the next ``fit``.
+
+    Examples
+    --------
+    >>> from mlmath.layers import Dense, Activation
+    >>> model = Sequential([Dense(4, input_dim=2), Activation("relu"), Dense(1)], seed=0)
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0]])
+    >>> history = model.fit(X, np.array([[1.0], [0.0]]), epochs=3, verbose=0, seed=0)
+    >>> len(history.history["loss"]), model.predict(X).shape
+    (3, (2, 1))
+    """
+
+    def __init__(
+        self, layers: Iterable[Layer] | None = None, seed: int | None = None, name: str = "sequential"
+    ) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a string; got {type(name).__name__}")
+        self.name = name
+        self.seed = None if seed is None else _check_int(seed, "seed", 0)
+        self._rng = np.random.default_rng(self.seed)
+        self._layers: list[Layer] = []
+        self._dtype: np.dtype | None = None
+        self._flat: tuple[np.ndarray, np.ndarray] | None = None  # all parameters, all gradients
+        self._views: list[np.ndarray] = []
+        self.optimizer: _optim.Optimizer | None = None
+        self.loss: _losses.Loss | None = None
+        self.metrics: list[str] = []
+        self.history: History | None = None
+        for layer in layers or ():
+            self.add(layer)
+
+    # -- structure ------------------------------------------------------------------------------
+
+    def add(self, layer: Layer) -> None:
+        """Append ``layer`` to the stack (naming it ``"dense"``, ``"dense_1"``, ... if unnamed).
+
+        If the model is already built, the new layer is built at once for the current width.
+        """
+        if not isinstance(layer, Layer):
+            raise TypeError(
+                f"add() takes a layer such as Dense(64) or Activation('relu'); got {type(layer).__name__}"
+            )
+        if any(layer is other for other in self._layers):
+            raise ValueError(f"this {type(layer).__name__} layer is already in the model; create a new one")
+        if self._layers and isinstance(layer, Dense) and layer.input_dim is not None:
+            expected = self._layers[-1].output_dim
+            if expected is not None and expected != layer.input_dim:
+                raise ValueError(
+                    f"Dense(input_dim={layer.input_dim}) cannot follow a layer with {expected} outputs"
+                )
+        if layer.name is None:
+            base = type(layer).__name__.lower()
+            taken = {other.name for other in self._layers}
+            name, k = base, 0
+            while name in taken:
+                k += 1
+                name = f"{base}_{k}"
+            layer.name = name
+        if self.built:
+            self._build_layer(layer, self._layers[-1].output_dim, self._dtype)
+        self._layers.append(layer)
+        if self.built:
+            self._pack()
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers, in order (a new list; the layers themselves are shared)."""
+        return list(self._layers)
+
+    @property
+    def built(self) -> bool:
+        """Whether the weights exist."""
+        return self._dtype is not None
+
+    @property
+    def dtype(self) -> np.dtype | None:
+        """The weights' dtype (``None`` until built)."""
+        return self._dtype
+
+    @property
+    def input_dim(self) -> int | None:
+        """Number of input features, if known (from the build or the first layer's ``input_dim``)."""
+        return self._layers[0].n_in if self._layers else None
+
+    def _widths(self, n_in: int) -> list[int]:
+        widths = [n_in]
+        for layer in self._layers:
+            widths.append(layer.compute_output_dim(widths[-1]))
+        return widths
+
+    def _build_layer(self, layer: Layer, n_in: int, dtype: np.dtype) -> None:
+        if layer.built and layer.n_in == n_in and layer.dtype == dtype:
+            return  # keep the weights a layer was given before it was added
+        layer.build(n_in, self._rng, dtype)
+
+    def build(self, input_dim: int | None = None, dtype: object = np.float64) -> None:
+        """Create the weights of every layer for inputs of width ``input_dim``, in ``dtype``.
+
+        Parameters
+        ----------
+        input_dim : int, optional
+            Default: the first layer's ``input_dim``.
+        dtype : float32 or float64, default float64
+
+        Raises
+        ------
+        ValueError
+            Without layers, without a known input width, or if the model is already built for
+            another width or dtype.
+        """
+        if not self._layers:
+            raise ValueError("the model has no layers: add() some before building it")
+        dt = _check_dtype(dtype)
+        if input_dim is None:
+            input_dim = self.input_dim
+            if input_dim is None:
+                raise ValueError(
+                    "the input width is unknown: give the first layer input_dim (Dense(64, input_dim=20)), "
+                    "call build(input_dim), or call fit/predict, which take it from X"
+                )
+        n_in = _check_int(input_dim, "input_dim", 1)
+        if self.built:
+            if n_in != self.input_dim or dt != self._dtype:
+                raise ValueError(
+                    f"the model is already built for {self.input_dim} input features in {self._dtype}; "
+                    f"got input_dim={n_in} and dtype {dt}"
+                )
+            return
+        first = self._layers[0]
+        if first.n_in is not None and n_in != first.n_in:
+            raise _features_error(type(first).__name__, n_in, first.n_in)
+        n = n_in
+        for layer in self._layers:
+            self._build_layer(layer, n, dt)
+            n = layer.output_dim
+        self._dtype = dt
+        self._pack()
+
+    def _pack(self) -> None:
+        """Move every parameter into one contiguous buffer, and every gradient into another.
+
+        Each layer's ``params[key]`` and ``grads[key]`` become views of these buffers, so the
+        optimizer can update the whole model with one call of its kernel per step.
+        """
+        pairs = [(layer, key) for layer in self._layers for key in layer.params]
+        shapes = [layer.params[key].shape for layer, key in pairs]
+        size = sum(math.prod(shape) for shape in shapes)
+        flat_p, flat_g = np.empty(size, self._dtype), np.zeros(size, self._dtype)
+        views_p, views_g = _split(flat_p, shapes), _split(flat_g, shapes)
+        for (layer, key), vp, vg in zip(pairs, views_p, views_g, strict=True):
+            vp[...] = layer.params[key]
+            layer.params[key], layer.grads[key] = vp, vg
+        self._flat, self._views = (flat_p, flat_g), views_p + views_g
+
+    def _packed(self) -> bool:
+        """Whether every layer still holds the views made by :meth:`_pack`."""
+        current = [layer.params[key] for layer in self._layers for key in layer.params]
+        current += [layer.grads[key] for layer in self._layers for key in layer.grads]
+        return len(current) == len(self._views) and all(a is b for a, b in zip(current, self._views, strict=True))
+
+    def _ensure_built(self, n_in: int | None = None, dtype: object = np.float64) -> None:
+        if not self.built:
+            self.build(n_in, dtype)
+
+    # -- weights --------------------------------------------------------------------------------
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        """The parameter arrays themselves (not copies), layer by layer: ``W`` then ``b`` of each Dense.
+
+        The order is that of :meth:`get_weights`, :meth:`set_weights`, the gradient list of
+        :meth:`loss_and_gradients` and :attr:`weight_names`.
+        """
+        self._ensure_built()
+        return [p for layer in self._layers for p in layer.params.values()]
+
+    @property
+    def weight_names(self) -> list[str]:
+        """``"layer_name/W"``, ``"layer_name/b"``, ... aligned with :attr:`trainable_weights`."""
+        self._ensure_built()
+        return [f"{layer.name}/{key}" for layer in self._layers for key in layer.params]
+
+    def _grads(self) -> list[np.ndarray]:
+        return [g for layer in self._layers for g in layer.grads.values()]
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the parameter arrays, in the order of :attr:`trainable_weights`."""
+        return [p.copy() for p in self.trainable_weights]
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Copy ``weights`` (as from :meth:`get_weights`) into the parameters, in place.
+
+        The optimizer state is left as it is. Raises ``ValueError`` if the number of arrays or
+        a shape differs, or a value is not finite; nothing changes then.
+        """
+        params = self.trainable_weights
+        weights = list(weights)
+        if len(weights) != len(params):
+            raise ValueError(f"set_weights expects {len(params)} arrays; got {len(weights)}")
+        checked = []
+        for i, (p, w) in enumerate(zip(params, weights, strict=True)):
+            arr = as_float_array(w, f"weights[{i}]")
+            if arr.shape != p.shape:
+                raise ValueError(f"weights[{i}] must have shape {p.shape} ({self.weight_names[i]}); got {arr.shape}")
+            checked.append(arr)
+        for p, arr in zip(params, checked, strict=True):
+            np.copyto(p, arr, casting="same_kind")
+
+    def count_params(self) -> int:
+        """Total number of parameters (known once the input width is known)."""
+        n_in = self.input_dim
+        if n_in is None:
+            raise ValueError("count_params needs the input width: give the first layer input_dim or build the model")
+        widths = self._widths(n_in)
+        return sum(_layer_param_count(layer, w) for layer, w in zip(self._layers, widths, strict=False))
+
+    # -- compile ----------------------------------------------------------------------------------
+
+    def compile(
+        self,
+        optimizer: _optim.Optimizer | str = "adam",
+        loss: _losses.Loss | str | None = None,
+        metrics: Sequence[str] | None = None,
+    ) -> None:
+        """Choose the optimizer, the loss and the metrics for :meth:`fit` and :meth:`evaluate`.
+
+        Parameters
+        ----------
+        optimizer : Optimizer or str, default "adam"
+            An instance such as ``Adam(learning_rate=0.001)``, or ``"adam"`` / ``"sgd"`` for
+            the defaults. An instance keeps its state across ``compile`` and ``fit`` calls.
+        loss : Loss or str
+            An instance such as ``MeanSquaredError()``, or ``"mse"``,
+            ``"mean_squared_error"``, ``"categorical_crossentropy"``, ``"binary_crossentropy"``.
+        metrics : list of str, optional
+            ``["accuracy"]`` (or ``["acc"]``) or nothing. Without metrics, :meth:`evaluate`
+            returns the loss alone, as in Keras.
+        """
+        opt = _optim.get(optimizer)
+        if loss is None:
+            raise ValueError("compile needs a loss, e.g. loss=MeanSquaredError() or loss='mse'")
+        loss_obj = _losses.get(loss)
+        if metrics is None:
+            names: list[str] = []
+        elif isinstance(metrics, str) or not isinstance(metrics, Sequence):
+            raise TypeError(f"metrics must be a list such as ['accuracy']; got {metrics!r}")
+        else:
+            names = list(metrics)
+            for metric in names:
+                if metric not in _METRICS:
+                    raise ValueError(f"unknown metric {metric!r}; supported metrics: 'accuracy' (alias 'acc')")
+            if len(set(names)) != len(names):
+                raise ValueError(f"metrics must not repeat; got {names}")
+        self.optimizer, self.loss, self.metrics = opt, loss_obj, names
+
+    # -- checks shared by fit, evaluate, predict, loss_and_gradients --------------------------
+
+    def _require_compiled(self, method: str) -> None:
+        if self.loss is None or self.optimizer is None:
+            raise RuntimeError(
+                f"call compile(optimizer, loss) before {method}(), e.g. "
+                "model.compile(optimizer=Adam(learning_rate=0.001), loss=MeanSquaredError(), metrics=['accuracy'])"
+            )
+
+    def _check_X(self, X: object) -> np.ndarray:
+        if not self._layers:
+            raise ValueError("the model has no layers: add() some first")
+        X = as_float_array(X, "X", ndim=2, shape_hint="(n_samples, n_features)")
+        if X.shape[0] == 0:
+            raise ValueError(f"X must hold at least one sample; got shape {X.shape}")
+        first = self._layers[0]
+        if first.n_in is not None and X.shape[1] != first.n_in:
+            raise _features_error(type(first).__name__, X.shape[1], first.n_in)
+        return X
+
+    def _check_XY(self, X: object, Y: object) -> tuple[np.ndarray, np.ndarray]:
+        X = self._check_X(X)
+        if np.ndim(Y) != 2:
+            raise ValueError(
+                f"Y must be a 2-D array of shape (n_samples, n_outputs); got shape {np.shape(Y)}. "
+                f"{_ONE_HOT_HINT} For one output per sample, pass Y.reshape(-1, 1)."
+            )
+        Y = as_float_array(Y, "Y", ndim=2, shape_hint="(n_samples, n_outputs)")
+        if Y.shape[0] != X.shape[0]:
+            raise ValueError(f"X and Y must have the same number of rows; got {X.shape[0]} and {Y.shape[0]}")
+        n_out = self._widths(X.shape[1])[-1]
+        if Y.shape[1] != n_out:
+            raise ValueError(
+                f"Y has {Y.shape[1]} columns, but the model outputs {n_out} values per sample. "
+                f"{_ONE_HOT_HINT}"
+            )
+        self.loss.check_targets(Y, "Y")
+        if self.metrics:
+            _check_one_hot(Y, "Y")
+        return X, Y
+
+    def _cast(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        return [a.astype(self._dtype, copy=False) for a in arrays]
+
+    # -- the passes -------------------------------------------------------------------------------
+
+    def _forward(self, X: np.ndarray) -> np.ndarray:
+        A = X
+        for layer in self._layers:
+            A = layer._forward(A)
+        return A
+
+    def _loss_and_backward(self, Y: np.ndarray, P: np.ndarray) -> float:
+        """Loss of the last forward pass; backpropagate it, filling every layer's ``grads``."""
+        layers = self._layers
+        last = layers[-1]
+        start = len(layers) - 1
+        fused = None
+        if isinstance(last, Activation):
+            fused = self.loss._fused_gradient(last.activation.name, Y, P)
+        if fused is None:
+            value, g = self.loss._value_and_grad(Y, P)
+        else:  # softmax + cross-entropy (or sigmoid + binary): start below the activation with P - Y
+            value, g = self.loss._value_and_grad(Y, P)[0], fused
+            start -= 1
+        for i in range(start, -1, -1):
+            g = layers[i]._backward(g, i > 0)
+        return value
+
+    def _evaluate_arrays(self, X: np.ndarray, Y: np.ndarray, batch_size: int) -> tuple[float, int]:
+        total, correct = 0.0, 0
+        for start in range(0, X.shape[0], batch_size):
+            Xb, Yb = X[start : start + batch_size], Y[start : start + batch_size]
+            P = self._forward(Xb)
+            total += self.loss._value_and_grad(Yb, P)[0] * Xb.shape[0]
+            if self.metrics:
+                correct += _count_correct(Yb, P)
+        return total / X.shape[0], correct
+
+    # -- fit ----------------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        epochs: int = 1,
+        batch_size: int = 32,
+        validation_split: float = 0.0,
+        shuffle: bool = True,
+        verbose: int = 1,
+        seed: int | None = None,
+    ) -> History:
+        r"""Train by minibatch gradient descent: per batch, forward, backward, one optimizer step.
+
+        Each epoch visits the training rows once, in batches of ``batch_size`` (the last one
+        may be smaller), in a fresh random order if ``shuffle``. Per batch :math:`B` the
+        loss :math:`L_B` is computed, its gradient with respect to every parameter is
+        backpropagated (chapter 4), and the optimizer updates the parameters in place.
+
+        Parameters
+        ----------
+        X : array_like of shape (m, n_in)
+            Finite inputs, one sample per row.
+        Y : array_like of shape (m, n_out)
+            Targets; one-hot rows for cross-entropy and for the ``'accuracy'`` metric
+            (see :func:`mlmath.data.to_categorical`).
+        epochs : int >= 1, default 1
+        batch_size : int >= 1, default 32
+        validation_split : float in [0, 1), default 0.0
+            Fraction of rows held out for validation: the **last** rows, taken before
+            shuffling (Keras's rule, :func:`mlmath.data.train_validation_split`).
+        shuffle : bool, default True
+        verbose : {0, 1, 2}, default 1
+            0 prints nothing; 1 or 2 print one line per epoch, as
+            ``Epoch 3/50 - loss: 0.2212 - accuracy: 0.3450 - val_loss: 0.2231 - val_accuracy: 0.3100``.
+        seed : int, optional
+            Seed of the shuffling order for this call; default: the model's generator.
+
+        Returns
+        -------
+        History
+            ``history.history`` holds ``loss`` (the epoch's batch losses averaged with the batch
+            sizes as weights, each computed before that batch's update), each metric (likewise),
+            and ``val_loss`` / ``val_<metric>`` on the held-out rows after the epoch, when
+            ``validation_split > 0``: one float per epoch. Also stored as ``model.history``.
+
+        Raises
+        ------
+        RuntimeError
+            Before :meth:`compile`.
+        ValueError, TypeError
+            For bad arguments, raised before anything changes.
+        FloatingPointError
+            If the loss or the weights become NaN or infinite; the weights and the optimizer
+            state are restored to their values before the call.
+        """
+        self._require_compiled("fit")
+        epochs = _check_int(epochs, "epochs", 1)
+        batch_size = _check_int(batch_size, "batch_size", 1)
+        split = check_in_range(validation_split, "validation_split", 0.0, 1.0)
+        if not isinstance(shuffle, bool | np.bool_):
+            raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
+        if isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral) or verbose not in (0, 1, 2):
+            raise ValueError(f"verbose must be 0, 1 or 2; got {verbose!r}")
+        rng = self._rng if seed is None else np.random.default_rng(_check_int(seed, "seed", 0))
+        X, Y = self._check_XY(X, Y)
+        if split > 0:
+            (X_train, Y_train), (X_val, Y_val) = train_validation_split(X, Y, split)
+        else:
+            X_train, Y_train, X_val, Y_val = X, Y, None, None
+        self._ensure_built(X.shape[1], X.dtype)
+        X_train, Y_train = self._cast(X_train, Y_train)
+        if X_val is not None:
+            X_val, Y_val = self._cast(X_val, Y_val)
+
+        if not self._packed():  # a layer's arrays were replaced since the build
+            self._pack()
+        params, grads = self.trainable_weights, self._grads()
+        optimizer = self.optimizer
+        optimizer._check_compatible(params)
+        saved_params, saved_state = [p.copy() for p in params], optimizer.get_state()
+
+        m = X_train.shape[0]
+        steps = math.ceil(m / batch_size)
+        history = History()
+        history.params = {"epochs": epochs, "steps": steps, "verbose": int(verbose)}
+        keys = ["loss", *self.metrics]
+        if X_val is not None:
+            keys += [f"val_{k}" for k in keys]
+        history.history = {k: [] for k in keys}
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                for epoch in range(1, epochs + 1):
+                    if shuffle:
+                        order = rng.permutation(m)
+                        Xe, Ye = X_train[order], Y_train[order]
+                    else:
+                        Xe, Ye = X_train, Y_train
+                    loss_sum, correct = 0.0, 0
+                    for step in range(1, steps + 1):
+                        lo = (step - 1) * batch_size
+                        Xb, Yb = Xe[lo : lo + batch_size], Ye[lo : lo + batch_size]
+                        P = self._forward(Xb)
+                        value = self._loss_and_backward(Yb, P)
+                        if not math.isfinite(value):
+                            raise FloatingPointError(
+                                f"the loss became {value} at epoch {epoch}/{epochs}, step {step}/{steps}"
+                                + _RESTORED
+                            )
+                        optimizer._apply(params, grads, self._flat)
+                        loss_sum += value * Xb.shape[0]
+                        if self.metrics:
+                            correct += _count_correct(Yb, P)
+                    if not all(np.isfinite(p).all() for p in params):
+                        raise FloatingPointError(
+                            f"the weights became NaN or infinite during epoch {epoch}/{epochs}" + _RESTORED
+                        )
+                    logs = {"loss": loss_sum / m}
+                    for metric in self.metrics:
+                        logs[metric] = correct / m
+                    if X_val is not None:
+                        val_loss, val_correct = self._evaluate_arrays(X_val, Y_val, batch_size)
+                        if not math.isfinite(val_loss):
+                            raise FloatingPointError(
+                                f"the validation loss became {val_loss} after epoch {epoch}/{epochs}" + _RESTORED
+                            )
+                        logs["val_loss"] = val_loss
+                        for metric in self.metrics:
+                            logs[f"val_{metric}"] = val_correct / X_val.shape[0]
+                    for k in keys:
+                        history.history[k].append(logs[k])
+                    history.epoch.append(epoch - 1)
+                    if verbose:
+                        parts = " - ".join(f"{k}: {logs[k]:.4f}" for k in keys)
+                        print(f"Epoch {epoch}/{epochs} - {parts}", flush=True)
+        except BaseException:
+            for p, saved in zip(params, saved_params, strict=True):
+                np.copyto(p, saved)
+            optimizer.set_state(saved_state)
+            raise
+        self.history = history
+        return history
+
+    # -- evaluate, predict --------------------------------------------------------------------------
+
+    def evaluate(
+        self, X: np.ndarray, Y: np.ndarray, batch_size: int = 32, verbose: int = 1
+    ) -> list[float] | float:
+        """Loss and metrics on ``(X, Y)``, without training.
+
+        Parameters
+        ----------
+        X : array_like of shape (m, n_in)
+        Y : array_like of shape (m, n_out)
+        batch_size : int >= 1, default 32
+            Rows per forward pass; the loss is the mean over batches weighted by their sizes.
+        verbose : {0, 1, 2}, default 1
+            Non-zero prints one line, ``loss: 0.1543 - accuracy: 0.6780``.
+
+        Returns
+        -------
+        list of float or float
+            ``[loss, accuracy]`` with ``metrics=['accuracy']`` (so ``loss, accuracy =
+            model.evaluate(X, Y)`` works); the loss alone, as a float, without metrics.
+        """
+        self._require_compiled("evaluate")
+        batch_size = _check_int(batch_size, "batch_size", 1)
+        if isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral) or verbose not in (0, 1, 2):
+            raise ValueError(f"verbose must be 0, 1 or 2; got {verbose!r}")
+        X, Y = self._check_XY(X, Y)
+        self._ensure_built(X.shape[1], X.dtype)
+        X, Y = self._cast(X, Y)
+        value, correct = self._evaluate_arrays(X, Y, batch_size)
+        results = [value] + [correct / X.shape[0] for _ in self.metrics]
+        if verbose:
+            names = ["loss", *self.metrics]
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in zip(names, results, strict=True)), flush=True)
+        return results if self.metrics else value
+
+    def predict(self, X: np.ndarray, batch_size: int = 32, verbose: int = 0) -> np.ndarray:
+        """The model's output for ``X``, computed ``batch_size`` rows at a time.
+
+        Parameters
+        ----------
+        X : array_like of shape (m, n_in)
+        batch_size : int >= 1, default 32
+        verbose : int, default 0
+            Accepted for Keras compatibility; nothing is printed.
+
+        Returns
+        -------
+        numpy.ndarray of shape (m, n_out), in the model's dtype
+            For a final softmax: one row of class probabilities per sample.
+        """
+        batch_size = _check_int(batch_size, "batch_size", 1)
+        X = self._check_X(X)
+        self._ensure_built(X.shape[1], X.dtype)
+        (X,) = self._cast(X)
+        out = np.empty((X.shape[0], self._layers[-1].output_dim), dtype=self._dtype)
+        for start in range(0, X.shape[0], batch_size):
+            out[start : start + batch_size] = self._forward(X[start : start + batch_size])
+        return out
+
+    # -- gradients for the book ----------------------------------------------------------------
+
+    def loss_and_gradients(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, list[np.ndarray]]:
+        r"""The compiled loss on all of ``(X, Y)`` and its gradient with respect to every parameter.
+
+        One forward and one backward pass over all rows as a single batch, exactly as ``fit``
+        does per batch, but without updating anything: the weights and the optimizer are left
+        alone. Derived in chapter 4, where it is checked against finite differences.
+
+        Parameters
+        ----------
+        X : array_like of shape (m, n_in)
+        Y : array_like of shape (m, n_out)
+
+        Returns
+        -------
+        loss : float
+            :math:`L(\theta)` averaged over the ``m`` rows as the loss defines it.
+        gradients : list of numpy.ndarray
+            :math:`\partial L / \partial \theta` for each array of :attr:`trainable_weights`,
+            same order and shapes (copies).
+        """
+        self._require_compiled("loss_and_gradients")
+        X, Y = self._check_XY(X, Y)
+        self._ensure_built(X.shape[1], X.dtype)
+        X, Y = self._cast(X, Y)
+        value = self._loss_and_backward(Y, self._forward(X))
+        return value, [g.copy() for g in self._grads()]
+
+    # -- summary --------------------------------------------------------------------------------
+
+    def summary(self, print_fn: Callable[[str], Any] = print) -> None:
+        """Print a Keras-like table: each layer's name and type, output shape and parameter count.
+
+        Parameters
+        ----------
+        print_fn : callable, default print
+            Called with each line.
+
+        Examples
+        --------
+        >>> from mlmath.layers import Dense, Activation
+        >>> Sequential([Dense(64, input_dim=20), Activation("relu"), Dense(3)]).summary()
+        Model: "sequential"
+        _________________________________________________________________
+         Layer (type)                Output Shape              Param #
+        =================================================================
+         dense (Dense)               (None, 64)                1,344
+         activation (Activation)     (None, 64)                0
+         dense_1 (Dense)             (None, 3)                 195
+        =================================================================
+        Total params: 1,539
+        Trainable params: 1,539
+        Non-trainable params: 0
+        _________________________________________________________________
+        """
+        n_in = self.input_dim
+        widths = self._widths(n_in) if n_in is not None else [None] * (len(self._layers) + 1)
+        rule = "_" * 65
+        print_fn(f'Model: "{self.name}"')
+        print_fn(rule)
+        print_fn(f" {'Layer (type)':<28}{'Output Shape':<26}Param #")
+        print_fn("=" * 65)
+        total = 0
+        for layer, w_in, w_out in zip(self._layers, widths[:-1], widths[1:], strict=True):
+            count = _layer_param_count(layer, w_in)
+            shape = f"(None, {w_out if w_out is not None else '?'})"
+            label = f"{layer.name} ({type(layer).__name__})"
+            print_fn(f" {label:<28}{shape:<26}{'?' if count is None else f'{count:,}'}")
+            total = None if (total is None or count is None) else total + count
+        print_fn("=" * 65)
+        shown = "?" if total is None else f"{total:,}"
+        print_fn(f"Total params: {shown}")
+        print_fn(f"Trainable params: {shown}")
+        print_fn("Non-trainable params: 0")
+        print_fn(rule)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(layer) for layer in self._layers)
+        return f"Sequential([{inner}])"
+
+
+_RESTORED = (
+    "; fit stopped and restored the weights and the optimizer state to their values before this call. "
+    "A smaller learning_rate usually helps."
+)
+
+
+def _layer_param_count(layer: Layer, n_in: int | None) -> int | None:
+    if layer.built:
+        return layer.count_params()
+    if isinstance(layer, Dense):
+        return None if n_in is None else layer.units * (n_in + 1)
+    return 0 if not layer.params else None
