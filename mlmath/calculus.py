@@ -689,8 +689,10 @@ def top_eigenvalues(
     The iteration stops when the ``k`` wanted Ritz pairs have residuals
     :math:`\|Hy - \theta y\| \le` ``tol`` :math:`\cdot\max|\theta|` (checked every 5 steps),
     after ``iters`` products, or at :math:`m = n`, where it is exact. Each eigenvalue is
-    then within its residual of a true one. Like every Krylov method it sees only one
-    copy of a repeated eigenvalue. Derived in chapter 5.
+    then within its residual of a true one. A Krylov space holds only one eigenvector of a
+    repeated eigenvalue; further copies appear only when the space is exhausted early and
+    the iteration restarts from a fresh random vector (as for a multiple of the identity),
+    so with clustered eigenvalues ask for a tighter ``tol``. Derived in chapter 5.
 
     Parameters
     ----------
