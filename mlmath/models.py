@@ -108,7 +108,7 @@ class History:
     ----------
     history : dict of str to list of float
         ``"loss"``, then each metric (``"accuracy"``), then ``"val_loss"`` and
-        ``"val_accuracy"`` when ``validation_split > 0``; one value per epoch.
+        ``"val_accuracy"`` when there are validation rows; one value per epoch.
     epoch : list of int
         The epoch numbers, from 0, as Keras lists them.
     params : dict
@@ -429,36 +429,40 @@ class Sequential:
                 "model.compile(optimizer=Adam(learning_rate=0.001), loss=MeanSquaredError(), metrics=['accuracy'])"
             )
 
-    def _check_X(self, X: object) -> np.ndarray:
+    def _check_X(self, X: object, name: str = "X") -> np.ndarray:
         if not self._layers:
             raise ValueError("the model has no layers: add() some first")
-        X = as_float_array(X, "X", ndim=2, shape_hint="(n_samples, n_features)")
+        X = as_float_array(X, name, ndim=2, shape_hint="(n_samples, n_features)")
         if X.shape[0] == 0:
-            raise ValueError(f"X must hold at least one sample; got shape {X.shape}")
+            raise ValueError(f"{name} must hold at least one sample; got shape {X.shape}")
         first = self._layers[0]
         if first.n_in is not None and X.shape[1] != first.n_in:
-            raise _features_error(type(first).__name__, X.shape[1], first.n_in)
+            raise ValueError(
+                f"{name} has {X.shape[1]} features, but {type(first).__name__} is expecting {first.n_in} "
+                "features as input."
+            )
         return X
 
-    def _check_XY(self, X: object, Y: object) -> tuple[np.ndarray, np.ndarray]:
-        X = self._check_X(X)
+    def _check_XY(self, X: object, Y: object, names: tuple[str, str] = ("X", "Y")) -> tuple[np.ndarray, np.ndarray]:
+        nx, ny = names
+        X = self._check_X(X, nx)
         if np.ndim(Y) != 2:
             raise ValueError(
-                f"Y must be a 2-D array of shape (n_samples, n_outputs); got shape {np.shape(Y)}. "
-                f"{_ONE_HOT_HINT} For one output per sample, pass Y.reshape(-1, 1)."
+                f"{ny} must be a 2-D array of shape (n_samples, n_outputs); got shape {np.shape(Y)}. "
+                f"{_ONE_HOT_HINT} For one output per sample, pass {ny}.reshape(-1, 1)."
             )
-        Y = as_float_array(Y, "Y", ndim=2, shape_hint="(n_samples, n_outputs)")
+        Y = as_float_array(Y, ny, ndim=2, shape_hint="(n_samples, n_outputs)")
         if Y.shape[0] != X.shape[0]:
-            raise ValueError(f"X and Y must have the same number of rows; got {X.shape[0]} and {Y.shape[0]}")
+            raise ValueError(f"{nx} and {ny} must have the same number of rows; got {X.shape[0]} and {Y.shape[0]}")
         n_out = self._widths(X.shape[1])[-1]
         if Y.shape[1] != n_out:
             raise ValueError(
-                f"Y has {Y.shape[1]} columns, but the model outputs {n_out} values per sample. "
+                f"{ny} has {Y.shape[1]} columns, but the model outputs {n_out} values per sample. "
                 f"{_ONE_HOT_HINT}"
             )
-        self.loss.check_targets(Y, "Y")
+        self.loss.check_targets(Y, ny)
         if self.metrics:
-            _check_one_hot(Y, "Y")
+            _check_one_hot(Y, ny)
         return X, Y
 
     def _cast(self, *arrays: np.ndarray) -> list[np.ndarray]:
@@ -505,9 +509,11 @@ class Sequential:
         self,
         X: np.ndarray,
         Y: np.ndarray,
+        *,
         epochs: int = 1,
         batch_size: int = 32,
         validation_split: float = 0.0,
+        validation_data: tuple[np.ndarray, np.ndarray] | None = None,
         shuffle: bool = True,
         verbose: int = 1,
         seed: int | None = None,
@@ -518,6 +524,7 @@ class Sequential:
         may be smaller), in a fresh random order if ``shuffle``. Per batch :math:`B` the
         loss :math:`L_B` is computed, its gradient with respect to every parameter is
         backpropagated (chapter 4), and the optimizer updates the parameters in place.
+        The options after ``Y`` are keyword-only (Keras's positional order differs).
 
         Parameters
         ----------
@@ -531,6 +538,8 @@ class Sequential:
         validation_split : float in [0, 1), default 0.0
             Fraction of rows held out for validation: the **last** rows, taken before
             shuffling (Keras's rule, :func:`mlmath.data.train_validation_split`).
+        validation_data : tuple (X_val, Y_val), optional
+            Separate validation rows, instead of ``validation_split``.
         shuffle : bool, default True
         verbose : {0, 1, 2}, default 1
             0 prints nothing; 1 or 2 print one line per epoch, as
@@ -543,8 +552,8 @@ class Sequential:
         History
             ``history.history`` holds ``loss`` (the epoch's batch losses averaged with the batch
             sizes as weights, each computed before that batch's update), each metric (likewise),
-            and ``val_loss`` / ``val_<metric>`` on the held-out rows after the epoch, when
-            ``validation_split > 0``: one float per epoch. Also stored as ``model.history``.
+            and ``val_loss`` / ``val_<metric>`` on the validation rows after the epoch, when
+            there are any: one float per epoch. Also stored as ``model.history``.
 
         Raises
         ------
@@ -566,7 +575,16 @@ class Sequential:
             raise ValueError(f"verbose must be 0, 1 or 2; got {verbose!r}")
         rng = self._rng if seed is None else np.random.default_rng(_check_int(seed, "seed", 0))
         X, Y = self._check_XY(X, Y)
-        if split > 0:
+        if validation_data is not None:
+            if split > 0:
+                raise ValueError("give validation_split or validation_data, not both")
+            if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
+                raise TypeError("validation_data must be a pair (X_val, Y_val)")
+            X_val, Y_val = self._check_XY(*validation_data, names=("X_val", "Y_val"))
+            if X_val.shape[1] != X.shape[1]:
+                raise ValueError(f"X_val has {X_val.shape[1]} features, but X has {X.shape[1]}")
+            X_train, Y_train = X, Y
+        elif split > 0:
             (X_train, Y_train), (X_val, Y_val) = train_validation_split(X, Y, split)
         else:
             X_train, Y_train, X_val, Y_val = X, Y, None, None

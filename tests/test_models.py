@@ -225,6 +225,36 @@ def test_validation_split_holds_out_the_last_rows(rng):
     assert ha.history["val_accuracy"][-1] == val_acc
 
 
+def test_validation_data_equals_the_matching_split(rng):
+    X, Y = data(rng, m=10)
+    a, b = small_model(seed=4), small_model(seed=4)
+    a.compile(optimizer=Adam(0.01), loss="mse", metrics=["accuracy"])
+    b.compile(optimizer=Adam(0.01), loss="mse", metrics=["accuracy"])
+    ha = a.fit(X, Y, epochs=3, batch_size=4, validation_split=0.33, seed=7, verbose=0)
+    hb = b.fit(X[:6], Y[:6], epochs=3, batch_size=4, validation_data=(X[6:], Y[6:]), seed=7, verbose=0)
+    assert ha.history == hb.history
+    snap = snapshot(b)
+    bad = [
+        ({"validation_split": 0.2, "validation_data": (X, Y)}, ValueError, "give validation_split or validation_data"),
+        ({"validation_data": X}, TypeError, r"validation_data must be a pair \(X_val, Y_val\)"),
+        ({"validation_data": (X[:, :3], Y)}, ValueError, "X_val has 3 features, but Dense is expecting 4"),
+        ({"validation_data": (X, Y[:, :2])}, ValueError, "Y_val has 2 columns, but the model outputs 3"),
+        ({"validation_data": (X, Y[:5])}, ValueError, "X_val and Y_val must have the same number of rows"),
+    ]
+    for kwargs, exc, pattern in bad:
+        with pytest.raises(exc, match=pattern):
+            b.fit(X, Y, verbose=0, **kwargs)
+        assert_unchanged(b, snap)
+
+
+def test_fit_options_are_keyword_only(rng):
+    X, Y = data(rng)
+    model = small_model()
+    model.compile(optimizer="adam", loss="mse")
+    with pytest.raises(TypeError):
+        model.fit(X, Y, 2, 4)  # Keras's order would be batch_size, epochs: refuse rather than guess
+
+
 def test_same_seed_gives_bit_identical_histories(rng):
     X, Y = data(rng, m=40)
 
