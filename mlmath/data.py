@@ -37,7 +37,7 @@ def to_categorical(y: np.ndarray, num_classes: int | None = None, dtype: object 
     :math:`y_k`. Like Keras 3, the result is float64 by default, and a trailing axis of length
     1 in ``y`` (a column of labels) is dropped first. Unlike Keras, labels that are negative,
     not whole numbers, or not below ``num_classes`` raise an error instead of being truncated
-    or wrapped around.
+    or wrapped around. Used in chapters 3 and 9.
 
     Parameters
     ----------
