@@ -863,7 +863,9 @@ class RNN:
 
     def loss(self, X: np.ndarray, Y: np.ndarray, h0: np.ndarray | None = None) -> float:
         r"""The sequence loss :math:`L = \sum_t L_t` on ``(X, Y)`` (see :func:`sequence_loss`)."""
-        return self.loss_and_gradients(X, Y, h0)[0]
+        Xc = self._inputs(X)
+        Yc = _check_Y(Y, Xc.shape[0], Xc.shape[1], self.output_size, self.mode, self.dtype)
+        return sequence_loss(rnn_forward(self.params, Xc, h0, mode=self.mode).Y_hat, Yc)
 
     def loss_and_gradients(
         self, X: np.ndarray, Y: np.ndarray, h0: np.ndarray | None = None, truncate: int | None = None

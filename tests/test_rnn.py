@@ -494,7 +494,9 @@ def test_model_forward_shapes_and_gradients_agree_with_functions(rng, mode) -> N
     loss_f, g_f = bptt(model.params, X, Y, mode=mode)
     assert loss == loss_f
     np.testing.assert_array_equal(g.W_xh, g_f.W_xh)
-    assert model.loss(X, Y) == loss
+    assert model.loss(X, Y) == pytest.approx(loss, rel=1e-12)
+    with pytest.raises(ValueError, match="Y must have shape"):
+        model.loss(X, Y[..., :2])
     num = central_gradient(lambda v: ref_loss(replace(model.params, "W_hh", v), X, Y, np.zeros(5), mode), model.W_hh)
     assert rel_error(g.W_hh, num) < 1e-6
     _, g_t = model.loss_and_gradients(X, Y, truncate=2)
@@ -599,3 +601,15 @@ def test_fit_with_mlmath_optimizers(rng, name) -> None:
     opt = optim.SGD(learning_rate=0.1) if name == "SGD" else optim.Adam(learning_rate=0.01)
     model.fit(X, Y, epochs=30, batch_size=8, optimizer=opt, seed=0)
     assert model.loss(X, Y) < 0.5 * before
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_truncated_shared_h0_gradient_is_batch_sum(rng, k) -> None:
+    p, X, Y, _ = make_case(rng, 3, 5)
+    h = 0.5 * rng.standard_normal(4)
+    _, g_shared = truncated_bptt(p, X, Y, k, h)
+    _, g_rows = truncated_bptt(p, X, Y, k, np.tile(h, (3, 1)))
+    assert g_shared.h0.shape == (4,)
+    np.testing.assert_allclose(g_shared.h0, g_rows.h0.sum(axis=0), rtol=1e-12, atol=1e-15)
+    num = central_gradient(lambda v: ref_truncated_loss(p, v, (p, h), X, Y, "many_to_many", k), h)
+    assert rel_error(g_shared.h0, num) < 1e-6
