@@ -15,6 +15,7 @@ __all__ = [
     "as_float_array",
     "check_finite",
     "check_in_range",
+    "check_int",
     "check_positive",
     "check_same_shape",
     "check_shape",
@@ -165,4 +166,19 @@ def check_in_range(
     if not (above and below):
         interval = f"{'[' if low_inclusive else '('}{low}, {high}{']' if high_inclusive else ')'}"
         raise ValueError(f"{name} must lie in {interval}; got {value!r}")
+    return out
+
+
+def check_int(value: object, name: str, low: int = 1, high: int | None = None) -> int:
+    """Return ``value`` as an ``int``, raising unless it is an integer in ``[low, high]``.
+
+    Python and numpy integers are accepted; ``bool`` and whole floats such as ``2.0`` are refused
+    (``TypeError``), as are integers outside the range (``ValueError``).
+    """
+    bounds = f">= {low}" + (f" and <= {high}" if high is not None else "")
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer {bounds}; got {type(value).__name__} {value!r}")
+    out = int(value)
+    if out < low or (high is not None and out > high):
+        raise ValueError(f"{name} must be an integer {bounds}; got {out}")
     return out

@@ -29,14 +29,13 @@ A step ``h=`` given by the user is used as is, for every coordinate (no scaling 
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
-from mlmath._validation import as_float_array, check_finite, check_positive
+from mlmath._validation import as_float_array, check_finite, check_int, check_positive
 
 __all__ = [
     "GradientCheck",
@@ -84,15 +83,6 @@ def _check_step(h: object) -> float | None:
     return check_positive(h, "h")
 
 
-def _check_count(value: object, name: str, low: int, high: int | None = None) -> int:
-    """Private check: an ``int`` (not ``bool``) in ``[low, high]``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
-    out = int(value)
-    if out < low or (high is not None and out > high):
-        upper = f" and <= {high}" if high is not None else ""
-        raise ValueError(f"{name} must be >= {low}{upper}; got {out}")
-    return out
 
 
 def _eps(*dtypes: np.dtype) -> float:
@@ -648,7 +638,7 @@ def hessian_from_hvp(hvp_fn: Callable[[np.ndarray], np.ndarray], n: int) -> np.n
     """
     if not callable(hvp_fn):
         raise TypeError(f"hvp_fn must be a callable v -> Hv; got {type(hvp_fn).__name__}")
-    n = _check_count(n, "n", 1)
+    n = check_int(n, "n", 1)
     H = np.empty((n, n))
     for k in range(n):
         e = np.zeros(n)
@@ -734,13 +724,13 @@ def top_eigenvalues(
     """
     if not callable(hvp_fn):
         raise TypeError(f"hvp_fn must be a callable v -> Hv; got {type(hvp_fn).__name__}")
-    n = _check_count(n, "n", 1)
-    k = _check_count(k, "k", 1, n)
+    n = check_int(n, "n", 1)
+    k = check_int(k, "k", 1, n)
     if not isinstance(which, str) or which not in _WHICH:
         raise ValueError(f"which must be one of 'LM', 'LA', 'SA'; got {which!r}")
-    m_max = n if iters is None else _check_count(iters, "iters", k)
+    m_max = n if iters is None else check_int(iters, "iters", k)
     tol = check_positive(tol, "tol")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(_check_count(seed, "seed", 0))
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(check_int(seed, "seed", 0))
 
     Q = np.zeros((min(m_max, n), n))
     alpha = np.zeros(Q.shape[0])

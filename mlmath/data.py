@@ -7,27 +7,20 @@ never touch numpy's global random state.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from mlmath._validation import check_in_range
+from mlmath._validation import check_in_range, check_int
 
 __all__ = ["blobs", "random_classification", "spirals", "to_categorical", "train_validation_split"]
 
 
-def _check_int(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}; got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
 
 
 def _rng(seed: object) -> np.random.Generator:
     if seed is None:
         return np.random.default_rng()
-    return np.random.default_rng(_check_int(seed, "seed", 0))
+    return np.random.default_rng(check_int(seed, "seed", 0))
 
 
 def to_categorical(y: np.ndarray, num_classes: int | None = None, dtype: object = np.float64) -> np.ndarray:
@@ -78,7 +71,7 @@ def to_categorical(y: np.ndarray, num_classes: int | None = None, dtype: object 
             raise ValueError("y is empty: pass num_classes to say how many classes there are")
         n = int(labels.max()) + 1
     else:
-        n = _check_int(num_classes, "num_classes", 1)
+        n = check_int(num_classes, "num_classes", 1)
         if labels.size and labels.max() >= n:
             raise ValueError(
                 f"y holds the label {int(labels.max())}, but num_classes={n} allows labels 0 to {n - 1}"
@@ -167,9 +160,9 @@ def random_classification(
     >>> X.shape, Y.shape, Y.sum(axis=1)
     ((4, 2), (4, 3), array([1., 1., 1., 1.]))
     """
-    m = _check_int(num_samples, "num_samples", 1)
-    f = _check_int(num_features, "num_features", 1)
-    k = _check_int(num_classes, "num_classes", 1)
+    m = check_int(num_samples, "num_samples", 1)
+    f = check_int(num_features, "num_features", 1)
+    k = check_int(num_classes, "num_classes", 1)
     rng = _rng(seed)
     X = rng.random((m, f))
     return X, to_categorical(rng.integers(k, size=m), k)
@@ -206,8 +199,8 @@ def spirals(
     >>> X.shape, np.bincount(y)
     ((150, 2), array([50, 50, 50]))
     """
-    n = _check_int(n_per_class, "n_per_class", 1)
-    k = _check_int(num_classes, "num_classes", 1)
+    n = check_int(n_per_class, "n_per_class", 1)
+    k = check_int(num_classes, "num_classes", 1)
     sigma = check_in_range(noise, "noise", 0.0, math.inf)
     rng = _rng(seed)
     y = np.repeat(np.arange(k), n)
@@ -251,9 +244,9 @@ def blobs(
     >>> X.shape, np.bincount(y)
     ((80, 2), array([20, 20, 20, 20]))
     """
-    n = _check_int(n_per_class, "n_per_class", 1)
-    k = _check_int(num_classes, "num_classes", 1)
-    f = _check_int(num_features, "num_features", 2)
+    n = check_int(n_per_class, "n_per_class", 1)
+    k = check_int(num_classes, "num_classes", 1)
+    f = check_int(num_features, "num_features", 2)
     sigma = check_in_range(cluster_std, "cluster_std", 0.0, math.inf)
     rng = _rng(seed)
     angles = 2 * np.pi * np.arange(k) / k

@@ -8,12 +8,11 @@ sample per row, so the batched map is :math:`Z = XW^\top + \mathbf{1}b^\top`, of
 
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 
-from mlmath._validation import as_float_array
+from mlmath._validation import as_float_array, check_int
 
 __all__ = [
     "AffineFlops",
@@ -57,14 +56,6 @@ def _as_input(x: object, W: np.ndarray, name: str = "x") -> np.ndarray:
     return arr
 
 
-def _check_positive_int(value: object, name: str) -> int:
-    """Return ``value`` as an ``int``, raising unless it is an integer >= 1 (bools refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer; got {type(value).__name__} {value!r}")
-    out = int(value)
-    if out < 1:
-        raise ValueError(f"{name} must be a positive integer (>= 1); got {out}")
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,9 +357,9 @@ def affine_flops(n_in: int, n_out: int, batch: int = 1) -> AffineFlops:
     >>> affine_flops(20, 64, batch=32)
     AffineFlops(forward=83968, backward=165888, total=249856)
     """
-    n_in = _check_positive_int(n_in, "n_in")
-    n_out = _check_positive_int(n_out, "n_out")
-    batch = _check_positive_int(batch, "batch")
+    n_in = check_int(n_in, "n_in")
+    n_out = check_int(n_out, "n_out")
+    batch = check_int(batch, "batch")
     products = 2 * batch * n_in * n_out
     bias = batch * n_out
     forward = products + bias

@@ -41,14 +41,13 @@ projections of all steps are single matrix products; only the recurrence loops o
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from mlmath._validation import as_float_array, check_finite, check_positive
+from mlmath._validation import as_float_array, check_finite, check_int, check_positive
 
 __all__ = [
     "RNN",
@@ -113,14 +112,6 @@ class RNNForward(NamedTuple):
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_positive_int(value: object, name: str) -> int:
-    """Return ``value`` as an ``int``, raising unless it is an integer >= 1 (bools refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer; got {type(value).__name__} {value!r}")
-    out = int(value)
-    if out < 1:
-        raise ValueError(f"{name} must be a positive integer (>= 1); got {out}")
-    return out
 
 
 def _check_mode(mode: object) -> str:
@@ -421,9 +412,9 @@ def init_params(
     >>> np.allclose(p.W_hh @ p.W_hh.T, np.eye(4))
     True
     """
-    n_x = _check_positive_int(input_size, "input_size")
-    n_h = _check_positive_int(hidden_size, "hidden_size")
-    n_y = _check_positive_int(output_size, "output_size")
+    n_x = check_int(input_size, "input_size")
+    n_h = check_int(hidden_size, "hidden_size")
+    n_y = check_int(output_size, "output_size")
     dt = np.dtype(dtype)
     if dt not in (np.float32, np.float64):
         raise TypeError(f"dtype must be float32 or float64; got {dt}")
@@ -671,7 +662,7 @@ def truncated_bptt(
     True
     """
     mode = _check_mode(mode)
-    k = _check_positive_int(k, "k")
+    k = check_int(k, "k")
     p, Xt, h0_arr, dtype = _prepare(params, X, h0)
     T, B, _ = Xt.shape
     Yv = _check_Y(Y, B, T, p.W_hy.shape[0], mode, dtype)
@@ -930,10 +921,10 @@ class RNN:
         Xc = self._inputs(X)
         n, T, _ = Xc.shape
         Yc = _check_Y(Y, n, T, self.output_size, self.mode, self.dtype)
-        epochs = _check_positive_int(epochs, "epochs")
-        batch_size = _check_positive_int(batch_size, "batch_size")
+        epochs = check_int(epochs, "epochs")
+        batch_size = check_int(batch_size, "batch_size")
         limit = None if clip is None else check_positive(clip, "clip")
-        k = None if truncate is None else _check_positive_int(truncate, "truncate")
+        k = None if truncate is None else check_int(truncate, "truncate")
         if optimizer is None or not callable(getattr(optimizer, "apply_gradients", None)):
             raise TypeError(
                 "optimizer must have a method apply_gradients(params, grads), e.g. "

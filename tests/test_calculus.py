@@ -658,15 +658,15 @@ def test_hvp_complex_refuses_unsafe_gradients() -> None:
 
 
 def test_eigen_and_assembly_errors(sym50: np.ndarray) -> None:
-    with pytest.raises(ValueError, match=r"k must be >= 1 and <= 50; got 51"):
+    with pytest.raises(ValueError, match=r"k must be an integer >= 1 and <= 50; got 51"):
         top_eigenvalues(lambda v: v, 50, k=51)
     with pytest.raises(ValueError, match=r"which must be one of 'LM', 'LA', 'SA'; got 'BE'"):
         top_eigenvalues(lambda v: v, 50, which="BE")
-    with pytest.raises(TypeError, match=r"n must be an integer; got float 5.0"):
+    with pytest.raises(TypeError, match=r"n must be an integer >= 1; got float 5.0"):
         hessian_from_hvp(lambda v: v, 5.0)
     with pytest.raises(ValueError, match=r"hvp_fn\(e_0\) must return a 1-D array of shape \(4,\); got shape \(2, 2\)"):
         hessian_from_hvp(lambda v: v.reshape(2, 2), 4)
     with pytest.raises(ValueError, match=r"hvp_fn\(q_0\) must hold only finite values"):
         top_eigenvalues(lambda v: v * np.nan, 4)
-    with pytest.raises(ValueError, match=r"iters must be >= 2; got 1"):
+    with pytest.raises(ValueError, match=r"iters must be an integer >= 2; got 1"):
         top_eigenvalues(lambda v: sym50 @ v, 50, k=2, iters=1)

@@ -357,10 +357,10 @@ def test_affine_flops_backward_about_twice_forward():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"n_in": 0, "n_out": 3}, ValueError, "n_in must be a positive integer"),
-        ({"n_in": 2, "n_out": -1}, ValueError, "n_out must be a positive integer"),
-        ({"n_in": 2, "n_out": 3, "batch": 2.5}, TypeError, "batch must be a positive integer; got float"),
-        ({"n_in": True, "n_out": 3}, TypeError, "n_in must be a positive integer; got bool"),
+        ({"n_in": 0, "n_out": 3}, ValueError, "n_in must be an integer >= 1"),
+        ({"n_in": 2, "n_out": -1}, ValueError, "n_out must be an integer >= 1"),
+        ({"n_in": 2, "n_out": 3, "batch": 2.5}, TypeError, "batch must be an integer >= 1; got float"),
+        ({"n_in": True, "n_out": 3}, TypeError, "n_in must be an integer >= 1; got bool"),
     ],
 )
 def test_affine_flops_refuses_bad_sizes(kwargs, error, match):

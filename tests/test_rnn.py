@@ -307,9 +307,9 @@ def test_truncated_k1_scalar_hand_computation() -> None:
 @pytest.mark.parametrize("k", [0, -1])
 def test_truncated_refuses_bad_k(rng, k) -> None:
     p, X, Y, _ = make_case(rng, 2, 3)
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
         truncated_bptt(p, X, Y, k)
-    with pytest.raises(TypeError, match="k must be a positive integer"):
+    with pytest.raises(TypeError, match="k must be an integer >= 1"):
         truncated_bptt(p, X, Y, 2.0)
 
 
@@ -554,10 +554,10 @@ def test_fit_float32_model_stays_float32(rng) -> None:
         ({"Y": np.zeros((32, 1))}, ValueError, r"Y must have shape \(batch, T, outputs\)"),
         ({"X": np.zeros((32, 6, 2))}, ValueError, "X has 2 features per step"),
         ({"X": np.full((32, 6, 1), np.nan)}, ValueError, "X must hold only finite values"),
-        ({"epochs": 0}, ValueError, "epochs must be a positive integer"),
-        ({"batch_size": 2.5}, TypeError, "batch_size must be a positive integer"),
+        ({"epochs": 0}, ValueError, "epochs must be an integer >= 1"),
+        ({"batch_size": 2.5}, TypeError, "batch_size must be an integer >= 1"),
         ({"clip": 0.0}, ValueError, "clip must be > 0"),
-        ({"truncate": 0}, ValueError, "truncate must be a positive integer"),
+        ({"truncate": 0}, ValueError, "truncate must be an integer >= 1"),
         ({"optimizer": object()}, TypeError, "optimizer must have a method apply_gradients"),
     ],
 )
