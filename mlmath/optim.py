@@ -1,15 +1,28 @@
-r"""Optimizers: each as a pure step function on arrays and as a stateful object.
+r"""Optimizers and learning-rate schedules: each optimizer as a pure step function and as a stateful object.
 
-Derived in chapter 7. Frameworks differ in how they write momentum and where Adam's
-:math:`\epsilon` sits; these follow Keras 3, and each docstring writes its exact update. Notation:
-parameters :math:`\theta`, gradient :math:`g`, learning rate :math:`\eta`, step count :math:`t`
-(1 on the first step).
+Derived in chapter 7. Frameworks differ in how they write momentum, where the :math:`\epsilon`
+of the adaptive methods sits and how weight decay enters AdamW; these follow Keras 3, with its
+parameter names and defaults, and each docstring writes its exact update. Notation: parameters
+:math:`\theta`, gradient :math:`g_t`, learning rate :math:`\eta`, step count :math:`t` (1 on the
+first step); squares, square roots and quotients of arrays are elementwise.
+
+=========================  ===========================  ============================================
+optimizer                  pure step function           state per parameter array
+=========================  ===========================  ============================================
+:class:`SGD`               :func:`sgd_step`             ``velocity`` (only with momentum)
+:class:`AdaGrad`           :func:`adagrad_step`         ``accumulator``
+:class:`RMSProp`           :func:`rmsprop_step`         ``v``; ``m`` if centered; ``velocity`` if momentum
+:class:`Adam`              :func:`adam_step`            ``m``, ``v``; ``v_hat`` with AMSGrad
+:class:`AdamW`             :func:`adamw_step`           ``m``, ``v``; ``v_hat`` with AMSGrad
+=========================  ===========================  ============================================
+
+``Adagrad`` and ``RMSprop`` (Keras's spellings) are aliases of :class:`AdaGrad` and :class:`RMSProp`.
 
 Two forms of each optimizer:
 
 - a **pure step function**, e.g. :func:`sgd_step` and :func:`adam_step`:
   ``(param, grad, state) -> (new_param, new_state)``, returning new arrays and a new state dict
-  and changing nothing it was given; ``state=None`` starts from zeros. It works on any array,
+  and changing nothing it was given; ``state=None`` starts afresh. It works on any array,
   such as the point :math:`(x, y)` of a 2-D test function.
 - a **stateful object**, e.g. :class:`SGD` and :class:`Adam`, used by
   :class:`mlmath.models.Sequential`: ``optimizer.apply_gradients(params, grads)`` updates the
@@ -18,15 +31,25 @@ Two forms of each optimizer:
 
 Both forms call the same in-place kernel, so they cannot drift apart.
 
+**Learning-rate schedules.** Every optimizer and every step function accepts for
+``learning_rate`` either a number > 0 or a :class:`LearningRateSchedule`:
+:class:`ExponentialDecay`, :class:`PiecewiseConstantDecay` (a step decay) or :class:`CosineDecay`
+(with optional linear warm-up). A schedule maps the number of steps already taken to a learning
+rate, as in Keras: step :math:`t` uses :math:`\eta_t = \text{schedule}(t - 1)`, so the first step
+uses ``schedule(0)``. A schedule is a function of the step count alone, so saving the step count
+(it is in every state) saves the schedule's position too.
+
 Adding an optimizer: write an in-place kernel ``_name_update_(param, grad, *slots, tmp, ...)``,
 a pure ``name_step`` that copies its inputs and calls the kernel, and a subclass of
-:class:`Optimizer` that lists its ``slot_names`` (per-parameter state arrays, created as zeros)
-and implements ``_update``; then add it to ``_OPTIMIZERS`` so :func:`get` finds it by name.
-A learning-rate schedule can override :meth:`Optimizer._current_learning_rate`.
+:class:`Optimizer` that lists its ``slot_names`` (per-parameter state arrays, created as zeros, or
+as the value :meth:`Optimizer._slot_initial_value` gives) and implements ``_update``; then add it
+to ``_OPTIMIZERS`` so :func:`get` finds it by name. Schedules enter through
+:meth:`Optimizer._current_learning_rate`.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -35,7 +58,24 @@ import numpy as np
 
 from mlmath._validation import as_float_array, check_in_range, check_positive
 
-__all__ = ["SGD", "Adam", "Optimizer", "adam_step", "get", "sgd_step"]
+__all__ = [
+    "SGD",
+    "AdaGrad",
+    "Adam",
+    "AdamW",
+    "CosineDecay",
+    "ExponentialDecay",
+    "LearningRateSchedule",
+    "Optimizer",
+    "PiecewiseConstantDecay",
+    "RMSProp",
+    "adagrad_step",
+    "adam_step",
+    "adamw_step",
+    "get",
+    "rmsprop_step",
+    "sgd_step",
+]
 
 
 # ---------------------------------------------------------------------------
@@ -49,22 +89,85 @@ def _check_bool(value: object, name: str) -> bool:
     return bool(value)
 
 
-def _check_sgd_hyper(learning_rate: object, momentum: object, nesterov: object) -> tuple[float, float, bool]:
+def _check_nonnegative(value: object, name: str) -> float:
+    """Return ``value`` as a float, raising unless it is a finite number >= 0."""
+    return check_in_range(value, name, 0.0, math.inf)
+
+
+def _check_learning_rate(value: object) -> float | LearningRateSchedule:
+    """A learning rate: a finite number > 0 (returned as float) or a schedule (returned as is)."""
+    if isinstance(value, LearningRateSchedule):
+        return value
+    try:
+        return check_positive(value, "learning_rate")
+    except TypeError:
+        raise TypeError(
+            "learning_rate must be a real number > 0 or a LearningRateSchedule such as "
+            f"ExponentialDecay(0.1, decay_steps=100, decay_rate=0.5); got {type(value).__name__} {value!r}"
+        ) from None
+
+
+def _rate_at(learning_rate: float | LearningRateSchedule, t: int) -> float:
+    """The learning rate of the step taken after ``t`` steps: a constant, or ``schedule(t)``, checked."""
+    if not isinstance(learning_rate, LearningRateSchedule):
+        return learning_rate
+    value = learning_rate(t)
+    try:
+        lr = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"the learning-rate schedule {learning_rate!r} must return a number; at step {t} it returned "
+            f"{type(value).__name__} {value!r}"
+        ) from None
+    if not (math.isfinite(lr) and lr >= 0):
+        raise ValueError(
+            f"the learning-rate schedule {learning_rate!r} returned {value!r} at step {t}; "
+            "a learning rate must be a finite number >= 0"
+        )
+    return lr
+
+
+def _check_sgd_hyper(
+    learning_rate: object, momentum: object, nesterov: object
+) -> tuple[float | LearningRateSchedule, float, bool]:
     return (
-        check_positive(learning_rate, "learning_rate"),
+        _check_learning_rate(learning_rate),
         check_in_range(momentum, "momentum", 0.0, 1.0),
         _check_bool(nesterov, "nesterov"),
     )
 
 
-def _check_adam_hyper(
-    learning_rate: object, beta_1: object, beta_2: object, epsilon: object
-) -> tuple[float, float, float, float]:
+def _check_adagrad_hyper(
+    learning_rate: object, initial_accumulator_value: object, epsilon: object
+) -> tuple[float | LearningRateSchedule, float, float]:
     return (
-        check_positive(learning_rate, "learning_rate"),
+        _check_learning_rate(learning_rate),
+        _check_nonnegative(initial_accumulator_value, "initial_accumulator_value"),
+        check_positive(epsilon, "epsilon"),
+    )
+
+
+def _check_rmsprop_hyper(
+    learning_rate: object, rho: object, momentum: object, epsilon: object, centered: object
+) -> tuple[float | LearningRateSchedule, float, float, float, bool]:
+    return (
+        _check_learning_rate(learning_rate),
+        check_in_range(rho, "rho", 0.0, 1.0),
+        check_in_range(momentum, "momentum", 0.0, 1.0),
+        check_positive(epsilon, "epsilon"),
+        _check_bool(centered, "centered"),
+    )
+
+
+def _check_adam_hyper(
+    learning_rate: object, beta_1: object, beta_2: object, epsilon: object, amsgrad: object = False
+) -> tuple[float | LearningRateSchedule, float, float, float, bool]:
+    return (
+        _check_learning_rate(learning_rate),
         check_in_range(beta_1, "beta_1", 0.0, 1.0),
         check_in_range(beta_2, "beta_2", 0.0, 1.0),
         check_positive(epsilon, "epsilon"),
+        _check_bool(amsgrad, "amsgrad"),
     )
 
 
@@ -77,10 +180,19 @@ def _param_and_grad(param: object, grad: object) -> tuple[np.ndarray, np.ndarray
     return p, g.astype(p.dtype, copy=False)
 
 
-def _state_arrays(state: Mapping[str, Any] | None, p: np.ndarray, names: Sequence[str]) -> tuple[int, list[np.ndarray]]:
-    """Copy the step count and the slot arrays out of a pure function's ``state``."""
+def _state_arrays(
+    state: Mapping[str, Any] | None,
+    p: np.ndarray,
+    names: Sequence[str],
+    initial: Mapping[str, float] | None = None,
+) -> tuple[int, list[np.ndarray]]:
+    """Copy the step count and the slot arrays out of a pure function's ``state``.
+
+    With ``state=None`` the slots start at ``initial[name]`` (0 for names not in ``initial``).
+    """
     if state is None:
-        return 0, [np.zeros_like(p) for _ in names]
+        initial = initial or {}
+        return 0, [np.full_like(p, initial.get(name, 0.0)) for name in names]
     if not isinstance(state, Mapping):
         raise TypeError(f"state must be a dict or None; got {type(state).__name__}")
     expected = {"t", *names}
@@ -96,6 +208,229 @@ def _state_arrays(state: Mapping[str, Any] | None, p: np.ndarray, names: Sequenc
             raise ValueError(f"state[{name!r}] must have the shape of param, {p.shape}; got shape {arr.shape}")
         arrays.append(arr.astype(p.dtype, copy=True))
     return int(t), arrays
+
+
+# ---------------------------------------------------------------------------
+# learning-rate schedules
+# ---------------------------------------------------------------------------
+
+
+def _check_step(step: object) -> np.ndarray:
+    """The step count(s) given to a schedule, as a float64 array of values >= 0."""
+    if type(step) is int and step >= 0:  # the optimizers' call: skip the general checks
+        return np.asarray(float(step))
+    if isinstance(step, bool | np.bool_):
+        raise TypeError(f"step must be a number of steps (an integer >= 0); got {step!r}")
+    arr = as_float_array(step, "step").astype(np.float64, copy=False)
+    if (arr < 0).any():
+        raise ValueError(f"step must be >= 0 (the number of steps already taken); got {step!r}")
+    return arr
+
+
+class LearningRateSchedule:
+    r"""Base class of the learning-rate schedules: a learning rate as a function of the step count.
+
+    ``schedule(step)`` returns the learning rate of the step taken after ``step`` steps (so an
+    optimizer's first step uses ``schedule(0)``, as in Keras). ``step`` may be an integer, giving
+    a float, or an array of step counts, giving an array of rates of its shape (handy for plots).
+    Subclasses implement ``_rate(step)`` on a float64 array of step counts; a subclass may also
+    override ``__call__`` itself, as long as it returns a finite number >= 0 for each integer step.
+    Derived in chapter 7.
+    """
+
+    def __call__(self, step: int | np.ndarray) -> float | np.ndarray:
+        s = _check_step(step)
+        out = self._rate(s)
+        return float(out) if s.ndim == 0 else np.asarray(out, dtype=np.float64)
+
+    def _rate(self, step: np.ndarray) -> np.ndarray:
+        raise NotImplementedError("a LearningRateSchedule defines _rate(step) or __call__(step)")
+
+    def get_config(self) -> dict[str, Any]:
+        """The schedule's parameters, as keyword arguments of its constructor."""
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class ExponentialDecay(LearningRateSchedule):
+    r"""Exponential decay of the learning rate, Keras's ``ExponentialDecay``.
+
+    .. math::
+
+        \eta(s) = \eta_0\, r^{\,s / S}
+        \quad\text{or, with } \texttt{staircase=True},\quad
+        \eta(s) = \eta_0\, r^{\lfloor s / S \rfloor},
+
+    for the step count :math:`s`, with :math:`\eta_0` = ``initial_learning_rate``,
+    :math:`r` = ``decay_rate`` and :math:`S` = ``decay_steps``. The staircase form is a step
+    decay: the rate is multiplied by :math:`r` every :math:`S` steps. Derived in chapter 7.
+
+    Parameters
+    ----------
+    initial_learning_rate : float > 0
+    decay_steps : float > 0
+    decay_rate : float > 0
+        Below 1 to decay.
+    staircase : bool, default False
+
+    Examples
+    --------
+    >>> schedule = ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    >>> schedule(0), schedule(10), schedule(20)
+    (0.1, 0.05, 0.025)
+    >>> ExponentialDecay(0.1, 10, 0.5, staircase=True)(np.array([0, 9, 10, 19, 20]))
+    array([0.1  , 0.1  , 0.05 , 0.05 , 0.025])
+    """
+
+    def __init__(
+        self, initial_learning_rate: float, decay_steps: float, decay_rate: float, staircase: bool = False
+    ) -> None:
+        self.initial_learning_rate = check_positive(initial_learning_rate, "initial_learning_rate")
+        self.decay_steps = check_positive(decay_steps, "decay_steps")
+        self.decay_rate = check_positive(decay_rate, "decay_rate")
+        self.staircase = _check_bool(staircase, "staircase")
+
+    def _rate(self, step: np.ndarray) -> np.ndarray:
+        p = step / self.decay_steps
+        if self.staircase:
+            p = np.floor(p)
+        return self.initial_learning_rate * np.power(self.decay_rate, p)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase}
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    r"""A learning rate constant between boundaries (a step decay), Keras's ``PiecewiseConstantDecay``.
+
+    .. math::
+
+        \eta(s) = \begin{cases}
+        \eta^{(0)} & s \le b_0, \\
+        \eta^{(i)} & b_{i-1} < s \le b_i, \\
+        \eta^{(n)} & s > b_{n-1},
+        \end{cases}
+
+    for the step count :math:`s`, ``boundaries`` :math:`b_0 < \dots < b_{n-1}` and ``values``
+    :math:`\eta^{(0)}, \dots, \eta^{(n)}` (one more value than boundaries). Each boundary belongs
+    to the interval that ends there, as in Keras. Derived in chapter 7.
+
+    Parameters
+    ----------
+    boundaries : sequence of float, strictly increasing
+    values : sequence of float > 0, one longer than ``boundaries``
+
+    Examples
+    --------
+    >>> schedule = PiecewiseConstantDecay(boundaries=[2, 5], values=[0.1, 0.01, 0.001])
+    >>> schedule(np.arange(8))
+    array([0.1  , 0.1  , 0.1  , 0.01 , 0.01 , 0.01 , 0.001, 0.001])
+    """
+
+    def __init__(self, boundaries: Sequence[float], values: Sequence[float]) -> None:
+        if isinstance(boundaries, str | bytes) or not isinstance(boundaries, Sequence | np.ndarray):
+            raise TypeError(f"boundaries must be a list of numbers; got {type(boundaries).__name__}")
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
+            raise TypeError(f"values must be a list of numbers; got {type(values).__name__}")
+        if len(values) != len(boundaries) + 1:
+            raise ValueError(
+                f"values must have one more entry than boundaries; got {len(boundaries)} boundaries "
+                f"and {len(values)} values"
+            )
+        b = [check_in_range(x, f"boundaries[{i}]", -math.inf, math.inf) for i, x in enumerate(boundaries)]
+        if any(b1 <= b0 for b0, b1 in itertools.pairwise(b)):
+            raise ValueError(f"boundaries must be strictly increasing; got {list(boundaries)!r}")
+        self.boundaries = b
+        self.values = [check_positive(x, f"values[{i}]") for i, x in enumerate(values)]
+        self._b = np.array(b, dtype=np.float64)
+        self._v = np.array(self.values, dtype=np.float64)
+
+    def _rate(self, step: np.ndarray) -> np.ndarray:
+        return self._v[np.searchsorted(self._b, step, side="left")]
+
+    def get_config(self) -> dict[str, Any]:
+        return {"boundaries": self.boundaries, "values": self.values}
+
+
+class CosineDecay(LearningRateSchedule):
+    r"""Cosine decay with an optional linear warm-up, Keras 3's ``CosineDecay``.
+
+    Without warm-up (``warmup_target=None``), from :math:`\eta_0` = ``initial_learning_rate``
+    down to :math:`\alpha\eta_0` over :math:`D` = ``decay_steps`` steps, then constant:
+
+    .. math::
+
+        \eta(s) = \eta_0\left((1 - \alpha)\,\tfrac12\bigl(1 + \cos(\pi \min(s, D)/D)\bigr) + \alpha\right).
+
+    With warm-up, the rate first rises linearly from :math:`\eta_0` to
+    :math:`\eta_\text{peak}` = ``warmup_target`` over :math:`W` = ``warmup_steps`` steps, then
+    decays from :math:`\eta_\text{peak}` to :math:`\alpha\eta_\text{peak}` as above:
+
+    .. math::
+
+        \eta(s) = \begin{cases}
+        \eta_0 + (\eta_\text{peak} - \eta_0)\, s / W & s < W, \\
+        \eta_\text{peak}\left((1 - \alpha)\,\tfrac12\bigl(1 + \cos(\pi \min(s - W, D)/D)\bigr) + \alpha\right)
+        & s \ge W.
+        \end{cases}
+
+    A warm-up usually starts from ``initial_learning_rate=0``, so the first step changes nothing
+    (its rate is 0); that is allowed here, as in Keras. Derived in chapter 7.
+
+    Parameters
+    ----------
+    initial_learning_rate : float
+        > 0 without warm-up, >= 0 with it.
+    decay_steps : float > 0
+    alpha : float in [0, 1], default 0.0
+        The final rate as a fraction of the rate the decay starts from.
+    warmup_target : float > 0 or None, default None
+        The peak rate reached at the end of the warm-up; ``None``: no warm-up.
+    warmup_steps : float >= 0, default 0
+        Only used with a ``warmup_target``.
+
+    Examples
+    --------
+    >>> schedule = CosineDecay(0.0, decay_steps=100, warmup_target=0.1, warmup_steps=10)
+    >>> schedule(np.array([0, 5, 10, 60, 110, 200]))
+    array([0.  , 0.05, 0.1 , 0.05, 0.  , 0.  ])
+    """
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        decay_steps: float,
+        alpha: float = 0.0,
+        warmup_target: float | None = None,
+        warmup_steps: float = 0,
+    ) -> None:
+        if warmup_target is None:
+            self.initial_learning_rate = check_positive(initial_learning_rate, "initial_learning_rate")
+        else:
+            self.initial_learning_rate = _check_nonnegative(initial_learning_rate, "initial_learning_rate")
+        self.decay_steps = check_positive(decay_steps, "decay_steps")
+        self.alpha = check_in_range(alpha, "alpha", 0.0, 1.0, high_inclusive=True)
+        self.warmup_target = None if warmup_target is None else check_positive(warmup_target, "warmup_target")
+        self.warmup_steps = _check_nonnegative(warmup_steps, "warmup_steps")
+
+    def _decay(self, s: np.ndarray, start: float) -> np.ndarray:
+        cosine = 0.5 * (1.0 + np.cos(np.pi * np.minimum(s, self.decay_steps) / self.decay_steps))
+        return start * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def _rate(self, step: np.ndarray) -> np.ndarray:
+        if self.warmup_target is None:
+            return self._decay(step, self.initial_learning_rate)
+        W, peak = self.warmup_steps, self.warmup_target
+        warm = self.initial_learning_rate + (peak - self.initial_learning_rate) * step / (W if W > 0 else 1.0)
+        return np.where(step < W, warm, self._decay(np.maximum(step - W, 0.0), peak))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "alpha": self.alpha, "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
 
 
 # ---------------------------------------------------------------------------
@@ -120,6 +455,53 @@ def _sgd_update_(
         p += v
 
 
+def _adagrad_update_(p: np.ndarray, g: np.ndarray, G: np.ndarray, tmp: np.ndarray, lr: float, epsilon: float) -> None:
+    np.multiply(g, g, out=tmp)
+    G += tmp  # G ← G + g²
+    np.add(G, epsilon, out=tmp)
+    np.sqrt(tmp, out=tmp)
+    np.divide(g, tmp, out=tmp)
+    tmp *= lr
+    p -= tmp  # θ ← θ - ηg / √(G + ε)
+
+
+def _rmsprop_update_(
+    p: np.ndarray,
+    g: np.ndarray,
+    v: np.ndarray,
+    m: np.ndarray | None,
+    u: np.ndarray | None,
+    tmp: np.ndarray,
+    lr: float,
+    rho: float,
+    mu: float,
+    epsilon: float,
+) -> None:
+    v *= rho
+    np.multiply(g, g, out=tmp)
+    tmp *= 1 - rho
+    v += tmp  # v ← ρv + (1 - ρ)g²
+    if m is not None:  # centered
+        m *= rho
+        np.multiply(g, 1 - rho, out=tmp)
+        m += tmp  # m ← ρm + (1 - ρ)g
+        np.multiply(m, m, out=tmp)
+        np.subtract(v, tmp, out=tmp)
+        np.maximum(tmp, 0, out=tmp)  # v - m² ≥ 0 exactly; keep rounding from making it negative
+        tmp += epsilon  # d = v - m² + ε
+    else:
+        np.add(v, epsilon, out=tmp)  # d = v + ε
+    np.sqrt(tmp, out=tmp)
+    np.divide(g, tmp, out=tmp)
+    tmp *= lr  # Δ = ηg / √d
+    if u is None:
+        p -= tmp  # θ ← θ - Δ
+    else:
+        u *= mu
+        u -= tmp  # u ← μu - Δ
+        p += u  # θ ← θ + u
+
+
 def _adam_update_(
     p: np.ndarray,
     g: np.ndarray,
@@ -131,7 +513,12 @@ def _adam_update_(
     beta_1: float,
     beta_2: float,
     epsilon: float,
+    v_hat: np.ndarray | None = None,
+    weight_decay: float = 0.0,
 ) -> None:
+    if weight_decay:
+        np.multiply(p, lr * weight_decay, out=tmp)
+        p -= tmp  # θ ← θ - ηλθ (AdamW: decoupled from the adaptive step)
     m *= beta_1
     np.multiply(g, 1 - beta_1, out=tmp)
     m += tmp  # m ← β₁m + (1 - β₁)g
@@ -139,8 +526,10 @@ def _adam_update_(
     np.multiply(g, g, out=tmp)
     tmp *= 1 - beta_2
     v += tmp  # v ← β₂v + (1 - β₂)g²
+    if v_hat is not None:  # AMSGrad: v̂ ← max(v̂, v), used in place of v
+        np.maximum(v_hat, v, out=v_hat)
     alpha = lr * math.sqrt(1 - beta_2**t) / (1 - beta_1**t)
-    np.sqrt(v, out=tmp)
+    np.sqrt(v if v_hat is None else v_hat, out=tmp)
     tmp += epsilon
     np.divide(m, tmp, out=tmp)
     tmp *= alpha
@@ -151,13 +540,12 @@ def _adam_update_(
 # pure step functions
 # ---------------------------------------------------------------------------
 
-
 def sgd_step(
     param: np.ndarray,
     grad: np.ndarray,
     state: Mapping[str, Any] | None = None,
     *,
-    learning_rate: float = 0.01,
+    learning_rate: float | LearningRateSchedule = 0.01,
     momentum: float = 0.0,
     nesterov: bool = False,
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -170,7 +558,10 @@ def sgd_step(
         \theta_t = \theta_{t-1} + \mu v_t - \eta g_t,
 
     starting from :math:`v_0 = 0`. With :math:`\mu = 0` both reduce to
-    :math:`\theta_t = \theta_{t-1} - \eta g_t`. Derived in chapter 7.
+    :math:`\theta_t = \theta_{t-1} - \eta g_t`. The velocity :math:`v` is the step itself (the
+    heavy-ball form :math:`\theta_t = \theta_{t-1} - \eta g_t + \mu(\theta_{t-1} - \theta_{t-2})`);
+    the Nesterov line is the look-ahead method rewritten in the variable Keras stores.
+    Derived in chapter 7.
 
     Parameters
     ----------
@@ -180,8 +571,10 @@ def sgd_step(
         :math:`g_t`, the gradient at ``param``.
     state : dict or None
         ``{"t": int, "velocity": array}`` from the previous call; ``None`` on the first step.
-    learning_rate : float > 0
+    learning_rate : float > 0 or LearningRateSchedule
+        :math:`\eta`; a schedule gives the rate ``schedule(state["t"])``.
     momentum : float in [0, 1)
+        :math:`\mu`.
     nesterov : bool
 
     Returns
@@ -201,8 +594,141 @@ def sgd_step(
     lr, mu, nesterov = _check_sgd_hyper(learning_rate, momentum, nesterov)
     p, g = _param_and_grad(param, grad)
     t, (v,) = _state_arrays(state, p, ("velocity",))
-    _sgd_update_(p, g, v, np.empty_like(p), lr, mu, nesterov)
+    _sgd_update_(p, g, v, np.empty_like(p), _rate_at(lr, t), mu, nesterov)
     return p, {"t": t + 1, "velocity": v}
+
+
+def adagrad_step(
+    param: np.ndarray,
+    grad: np.ndarray,
+    state: Mapping[str, Any] | None = None,
+    *,
+    learning_rate: float | LearningRateSchedule = 0.001,
+    initial_accumulator_value: float = 0.1,
+    epsilon: float = 1e-7,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    r"""One AdaGrad step, Keras's form; returns new arrays.
+
+    .. math::
+
+        G_t = G_{t-1} + g_t^2, \qquad
+        \theta_t = \theta_{t-1} - \eta\, \frac{g_t}{\sqrt{G_t + \epsilon}},
+
+    from :math:`G_0` = ``initial_accumulator_value`` in every entry. Each coordinate's step size
+    :math:`\eta / \sqrt{G_t + \epsilon}` shrinks with the sum of its squared gradients. Duchi,
+    Hazan and Singer (2011) start from :math:`G_0 = 0` and write
+    :math:`\eta\, g_t / (\delta + \sqrt{G_t})`; Keras starts from 0.1 and puts :math:`\epsilon`
+    under the root. Derived in chapter 7.
+
+    Parameters
+    ----------
+    param : array_like of any shape
+        :math:`\theta_{t-1}`.
+    grad : array_like of the shape of ``param``
+        :math:`g_t`.
+    state : dict or None
+        ``{"t": int, "accumulator": array}`` from the previous call; ``None`` on the first step.
+    learning_rate : float > 0 or LearningRateSchedule
+        :math:`\eta`; a schedule gives the rate ``schedule(state["t"])``.
+    initial_accumulator_value : float >= 0
+    epsilon : float > 0
+
+    Returns
+    -------
+    new_param : numpy.ndarray of the shape and dtype of ``param``
+    new_state : dict
+        ``{"t": t, "accumulator": G_t}``.
+
+    Examples
+    --------
+    >>> theta, state = adagrad_step(np.array([1.0, -2.0]), np.array([2.0, -4.0]), learning_rate=0.1)
+    >>> theta.round(6), state["accumulator"]
+    (array([ 0.901227, -1.900311]), array([ 4.1, 16.1]))
+    """
+    lr, g0, eps = _check_adagrad_hyper(learning_rate, initial_accumulator_value, epsilon)
+    p, g = _param_and_grad(param, grad)
+    t, (G,) = _state_arrays(state, p, ("accumulator",), {"accumulator": g0})
+    _adagrad_update_(p, g, G, np.empty_like(p), _rate_at(lr, t), eps)
+    return p, {"t": t + 1, "accumulator": G}
+
+
+def _rmsprop_slots(momentum: float, centered: bool) -> tuple[str, ...]:
+    return ("v", *(("m",) if centered else ()), *(("velocity",) if momentum > 0 else ()))
+
+
+def rmsprop_step(
+    param: np.ndarray,
+    grad: np.ndarray,
+    state: Mapping[str, Any] | None = None,
+    *,
+    learning_rate: float | LearningRateSchedule = 0.001,
+    rho: float = 0.9,
+    momentum: float = 0.0,
+    epsilon: float = 1e-7,
+    centered: bool = False,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    r"""One RMSProp step, Keras's form, with optional momentum and centering; returns new arrays.
+
+    .. math::
+
+        v_t &= \rho v_{t-1} + (1 - \rho)\, g_t^2, \qquad
+        d_t = v_t + \epsilon
+        \quad\text{or, centered,}\quad
+        m_t = \rho m_{t-1} + (1 - \rho)\, g_t,\;\; d_t = v_t - m_t^2 + \epsilon, \\
+        \Delta_t &= \eta\, \frac{g_t}{\sqrt{d_t}}, \qquad
+        \theta_t = \theta_{t-1} - \Delta_t
+        \quad\text{or, with momentum,}\quad
+        u_t = \mu u_{t-1} - \Delta_t,\;\; \theta_t = \theta_{t-1} + u_t,
+
+    from :math:`v_0 = m_0 = u_0 = 0`. :math:`v_t` is a moving average of squared gradients, so
+    :math:`\sqrt{v_t}` is a running root-mean-square of each coordinate's gradient; centering
+    divides by a running standard deviation instead (:math:`v_t - m_t^2`, which is never
+    negative). :math:`\epsilon` sits under the root as in Keras (PyTorch adds it after the root).
+    Keras stores :math:`-u_t` as its "momentum"; the steps are the same. Derived in chapter 7.
+
+    Parameters
+    ----------
+    param : array_like of any shape
+        :math:`\theta_{t-1}`.
+    grad : array_like of the shape of ``param``
+        :math:`g_t`.
+    state : dict or None
+        ``{"t": int, "v": array}``, plus ``"m"`` if centered and ``"velocity"`` (:math:`u`) if
+        momentum > 0, from the previous call; ``None`` on the first step.
+    learning_rate : float > 0 or LearningRateSchedule
+        :math:`\eta`; a schedule gives the rate ``schedule(state["t"])``.
+    rho : float in [0, 1)
+    momentum : float in [0, 1)
+        :math:`\mu`.
+    epsilon : float > 0
+    centered : bool
+
+    Returns
+    -------
+    new_param : numpy.ndarray of the shape and dtype of ``param``
+    new_state : dict
+        ``{"t": t, "v": v_t, ...}`` with the same keys as ``state``.
+
+    Examples
+    --------
+    The first step divides the gradient by :math:`\sqrt{1 - \rho}\,|g|`:
+
+    >>> theta, state = rmsprop_step(np.array([1.0, -2.0]), np.array([2.0, -4.0]), learning_rate=0.1)
+    >>> theta.round(6), sorted(state)
+    (array([ 0.683772, -1.683772]), ['t', 'v'])
+    """
+    lr, rho, mu, eps, centered = _check_rmsprop_hyper(learning_rate, rho, momentum, epsilon, centered)
+    p, g = _param_and_grad(param, grad)
+    names = _rmsprop_slots(mu, centered)
+    t, arrays = _state_arrays(state, p, names)
+    slots = dict(zip(names, arrays, strict=True))
+    _rmsprop_update_(p, g, slots["v"], slots.get("m"), slots.get("velocity"), np.empty_like(p),
+                     _rate_at(lr, t), rho, mu, eps)
+    return p, {"t": t + 1, **slots}
+
+
+def _adam_slots(amsgrad: bool) -> tuple[str, ...]:
+    return ("m", "v", "v_hat") if amsgrad else ("m", "v")
 
 
 def adam_step(
@@ -210,12 +736,13 @@ def adam_step(
     grad: np.ndarray,
     state: Mapping[str, Any] | None = None,
     *,
-    learning_rate: float = 0.001,
+    learning_rate: float | LearningRateSchedule = 0.001,
     beta_1: float = 0.9,
     beta_2: float = 0.999,
     epsilon: float = 1e-7,
+    amsgrad: bool = False,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    r"""One Adam step, Keras's form; returns new arrays.
+    r"""One Adam step, Keras's form, with optional AMSGrad; returns new arrays.
 
     .. math::
 
@@ -229,8 +756,13 @@ def adam_step(
     :math:`\theta_t = \theta_{t-1} - \eta\, \hat m_t / (\sqrt{\hat v_t} + \hat\epsilon_t)` with
     :math:`\hat\epsilon_t = \epsilon / \sqrt{1 - \beta_2^t}`: Keras's :math:`\epsilon` is the
     "epsilon hat" of Kingma and Ba (2015, end of section 2), not the :math:`\epsilon` of their
-    Algorithm 1. The two differ only while :math:`\sqrt{\hat v_t}` is as small as
-    :math:`\epsilon`. Derived in chapter 7.
+    Algorithm 1 (which PyTorch uses). The two differ only while :math:`\sqrt{\hat v_t}` is as
+    small as :math:`\epsilon`.
+
+    With ``amsgrad=True`` (Reddi, Kale and Kumar, 2018) the denominator uses the running maximum
+    :math:`v^{\max}_t = \max(v^{\max}_{t-1}, v_t)` (from :math:`v^{\max}_0 = 0`) in place of
+    :math:`v_t`, so no coordinate's step size can grow again once its squared gradients shrink;
+    Keras keeps the bias correction :math:`\alpha_t`. Derived in chapter 7.
 
     Parameters
     ----------
@@ -239,16 +771,19 @@ def adam_step(
     grad : array_like of the shape of ``param``
         :math:`g_t`.
     state : dict or None
-        ``{"t": int, "m": array, "v": array}`` from the previous call; ``None`` on the first step.
-    learning_rate : float > 0
+        ``{"t": int, "m": array, "v": array}`` (plus ``"v_hat"``, :math:`v^{\max}`, with AMSGrad)
+        from the previous call; ``None`` on the first step.
+    learning_rate : float > 0 or LearningRateSchedule
+        :math:`\eta`; a schedule gives the rate ``schedule(state["t"])``.
     beta_1, beta_2 : float in [0, 1)
     epsilon : float > 0
+    amsgrad : bool, default False
 
     Returns
     -------
     new_param : numpy.ndarray of the shape and dtype of ``param``
     new_state : dict
-        ``{"t": t, "m": m_t, "v": v_t}``.
+        ``{"t": t, "m": m_t, "v": v_t}`` (plus ``"v_hat"`` with AMSGrad).
 
     Examples
     --------
@@ -258,13 +793,86 @@ def adam_step(
     >>> theta.round(6), state["t"]
     (array([ 0.9, -1.9]), 1)
     """
-    lr, b1, b2, eps = _check_adam_hyper(learning_rate, beta_1, beta_2, epsilon)
+    lr, b1, b2, eps, amsgrad = _check_adam_hyper(learning_rate, beta_1, beta_2, epsilon, amsgrad)
     p, g = _param_and_grad(param, grad)
-    t, (m, v) = _state_arrays(state, p, ("m", "v"))
-    _adam_update_(p, g, m, v, np.empty_like(p), t + 1, lr, b1, b2, eps)
-    return p, {"t": t + 1, "m": m, "v": v}
+    names = _adam_slots(amsgrad)
+    t, arrays = _state_arrays(state, p, names)
+    slots = dict(zip(names, arrays, strict=True))
+    _adam_update_(p, g, slots["m"], slots["v"], np.empty_like(p), t + 1, _rate_at(lr, t), b1, b2, eps,
+                  v_hat=slots.get("v_hat"))
+    return p, {"t": t + 1, **slots}
 
 
+def adamw_step(
+    param: np.ndarray,
+    grad: np.ndarray,
+    state: Mapping[str, Any] | None = None,
+    *,
+    learning_rate: float | LearningRateSchedule = 0.001,
+    weight_decay: float = 0.004,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+    amsgrad: bool = False,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    r"""One AdamW step (Adam with decoupled weight decay), Keras's form; returns new arrays.
+
+    .. math::
+
+        \theta_t = \theta_{t-1} - \eta\lambda\, \theta_{t-1}
+        - \alpha_t\, \frac{m_t}{\sqrt{v_t} + \epsilon},
+
+    with :math:`\lambda` = ``weight_decay`` and :math:`m_t, v_t, \alpha_t` as in :func:`adam_step`
+    (and :math:`v^{\max}_t` in place of :math:`v_t` with AMSGrad). The decay shrinks every
+    parameter by the factor :math:`1 - \eta\lambda` per step whatever its gradient history; an
+    L2 penalty :math:`\tfrac{\lambda}{2}\|\theta\|^2` added to the loss would instead enter
+    :math:`g_t` and be divided by :math:`\sqrt{v_t}` like the rest of the gradient (Loshchilov
+    and Hutter, 2019). As in Keras and PyTorch, the decay is scaled by the learning rate
+    :math:`\eta` (scheduled, if a schedule is given); the paper writes :math:`\eta_t\lambda'` with
+    :math:`\eta_t` the schedule's multiplier alone, so its :math:`\lambda'` is :math:`\eta\lambda`
+    here. ``weight_decay=0`` gives :func:`adam_step` exactly. Derived in chapter 7.
+
+    Parameters
+    ----------
+    param : array_like of any shape
+        :math:`\theta_{t-1}`.
+    grad : array_like of the shape of ``param``
+        :math:`g_t`, the gradient of the loss alone (no decay term).
+    state : dict or None
+        As for :func:`adam_step`.
+    learning_rate : float > 0 or LearningRateSchedule
+        :math:`\eta`; a schedule gives the rate ``schedule(state["t"])``.
+    weight_decay : float >= 0, default 0.004
+        :math:`\lambda`.
+    beta_1, beta_2 : float in [0, 1)
+    epsilon : float > 0
+    amsgrad : bool, default False
+
+    Returns
+    -------
+    new_param : numpy.ndarray of the shape and dtype of ``param``
+    new_state : dict
+        As for :func:`adam_step`.
+
+    Examples
+    --------
+    With a zero gradient only the decay acts: :math:`\theta_t = (1 - \eta\lambda)^t\, \theta_0`.
+
+    >>> theta, state = np.array([1.0, -2.0]), None
+    >>> for _ in range(3):
+    ...     theta, state = adamw_step(theta, np.zeros(2), state, learning_rate=0.1, weight_decay=0.5)
+    >>> theta, 0.95**3
+    (array([ 0.857375, -1.71475 ]), 0.857375)
+    """
+    lr, b1, b2, eps, amsgrad = _check_adam_hyper(learning_rate, beta_1, beta_2, epsilon, amsgrad)
+    wd = _check_nonnegative(weight_decay, "weight_decay")
+    p, g = _param_and_grad(param, grad)
+    names = _adam_slots(amsgrad)
+    t, arrays = _state_arrays(state, p, names)
+    slots = dict(zip(names, arrays, strict=True))
+    _adam_update_(p, g, slots["m"], slots["v"], np.empty_like(p), t + 1, _rate_at(lr, t), b1, b2, eps,
+                  v_hat=slots.get("v_hat"), weight_decay=wd)
+    return p, {"t": t + 1, **slots}
 # ---------------------------------------------------------------------------
 # stateful optimizers
 # ---------------------------------------------------------------------------
@@ -284,19 +892,21 @@ class Optimizer:
     """Base class of the stateful optimizers given to :meth:`mlmath.models.Sequential.compile`.
 
     The first call of :meth:`apply_gradients` creates the per-parameter state (``slot_names``,
-    as zeros of each parameter's shape and dtype); later calls must pass parameters of the same
-    shapes, in the same order. Use a new optimizer object for another model.
+    arrays of each parameter's shape and dtype, zeros unless :meth:`_slot_initial_value` says
+    otherwise); later calls must pass parameters of the same shapes, in the same order. Use a new
+    optimizer object for another model.
 
     Parameters
     ----------
-    learning_rate : float > 0
+    learning_rate : float > 0 or LearningRateSchedule
+        A constant rate, or a schedule: step :math:`t` then uses ``learning_rate(t - 1)``.
     """
 
     slot_names: tuple[str, ...] = ()
     elementwise = True  # the update of each entry depends on that entry alone (see _apply)
 
-    def __init__(self, learning_rate: float) -> None:
-        self.learning_rate = check_positive(learning_rate, "learning_rate")
+    def __init__(self, learning_rate: float | LearningRateSchedule) -> None:
+        self.learning_rate = _check_learning_rate(learning_rate)
         self._t = 0
         self._specs: list[tuple[tuple[int, ...], np.dtype]] | None = None  # None: no state yet
         self._flat: dict[str, np.ndarray] | None = None
@@ -304,7 +914,7 @@ class Optimizer:
         self._tmp: list[np.ndarray] = []
 
     def _allocate(self, specs: list[tuple[tuple[int, ...], np.dtype]]) -> None:
-        """Create zero state for parameters of these shapes and dtypes.
+        """Create the initial state for parameters of these shapes and dtypes.
 
         When all dtypes agree, each slot is one flat buffer and the per-parameter arrays are
         views of it, so that :meth:`_apply` can update a model's contiguous parameters at once.
@@ -320,8 +930,17 @@ class Optimizer:
             self._flat = None
             views = {n: [np.zeros(shape, dt) for shape, dt in specs] for n in names}
         self._tmp = views.pop("_tmp")
+        for name in self.slot_names:
+            value = self._slot_initial_value(name)
+            if value:
+                for arr in (self._flat[name],) if self._flat is not None else views[name]:
+                    arr.fill(value)
         self._slots = views
         self._specs = list(specs)
+
+    def _slot_initial_value(self, name: str) -> float:
+        """The value every entry of the slot ``name`` starts from (0 unless a subclass says otherwise)."""
+        return 0.0
 
     @property
     def iterations(self) -> int:
@@ -329,8 +948,8 @@ class Optimizer:
         return self._t
 
     def _current_learning_rate(self) -> float:
-        """The learning rate of the step about to be taken (hook for schedules)."""
-        return self.learning_rate
+        """The learning rate of the step about to be taken: the constant, or the schedule at :attr:`iterations`."""
+        return _rate_at(self.learning_rate, self._t)
 
     # -- the update -----------------------------------------------------------------------------
 
@@ -348,8 +967,9 @@ class Optimizer:
         ------
         ValueError
             If the lists differ in length, a gradient's shape differs from its parameter's, a
-            gradient holds NaN or infinity, or the parameters differ from those this optimizer's
-            state was created for. Nothing is updated then.
+            gradient holds NaN or infinity, the parameters differ from those this optimizer's
+            state was created for, or a learning-rate schedule returns a negative or non-finite
+            rate. Nothing is updated then.
         TypeError
             If a parameter is not a writable float32/float64 numpy array.
         """
@@ -404,10 +1024,10 @@ class Optimizer:
         and ``grads`` are consecutive views, in order. An elementwise optimizer then updates all
         parameters with one call of its kernel instead of one call per array (same numbers).
         """
+        lr = self._current_learning_rate()  # before anything changes: a schedule may raise
         if self._specs is None:
             self._allocate([(p.shape, p.dtype) for p in params])
         self._t += 1
-        lr = self._current_learning_rate()
         if flat is not None and self._flat is not None and self.elementwise:
             flat_p, flat_g = flat
             self._update(flat_p, flat_g, [self._flat[n] for n in self.slot_names], self._flat["_tmp"], lr)
@@ -439,6 +1059,11 @@ class Optimizer:
         ------
         ValueError
             If the keys, the step count or the arrays' shapes do not fit; nothing changes then.
+
+        Notes
+        -----
+        A learning-rate schedule is a function of the step count, which the state holds, so the
+        resumed optimizer continues the schedule where the saved one was.
         """
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a dict from get_state(); got {type(state).__name__}")
@@ -485,6 +1110,7 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
 
+
 class SGD(Optimizer):
     r"""Stochastic gradient descent with optional (Nesterov) momentum, Keras's form.
 
@@ -501,7 +1127,7 @@ class SGD(Optimizer):
 
     Parameters
     ----------
-    learning_rate : float > 0, default 0.01
+    learning_rate : float > 0 or LearningRateSchedule, default 0.01
     momentum : float in [0, 1), default 0.0
     nesterov : bool, default False
 
@@ -515,7 +1141,9 @@ class SGD(Optimizer):
     (array([ 0.54, -1.08]), 2)
     """
 
-    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False) -> None:
+    def __init__(
+        self, learning_rate: float | LearningRateSchedule = 0.01, momentum: float = 0.0, nesterov: bool = False
+    ) -> None:
         lr, mu, nesterov = _check_sgd_hyper(learning_rate, momentum, nesterov)
         super().__init__(lr)
         self.momentum = mu
@@ -529,8 +1157,117 @@ class SGD(Optimizer):
         return {"learning_rate": self.learning_rate, "momentum": self.momentum, "nesterov": self.nesterov}
 
 
+class AdaGrad(Optimizer):
+    r"""AdaGrad, Keras's form: per-coordinate step sizes from the sum of squared gradients.
+
+    For each parameter array, elementwise, from :math:`G_0` = ``initial_accumulator_value``:
+
+    .. math::
+
+        G_t = G_{t-1} + g_t^2, \qquad
+        \theta_t = \theta_{t-1} - \eta\, \frac{g_t}{\sqrt{G_t + \epsilon}}.
+
+    The pure form is :func:`adagrad_step`, which compares this with the paper's form.
+    Derived in chapter 7.
+
+    Parameters
+    ----------
+    learning_rate : float > 0 or LearningRateSchedule, default 0.001
+    initial_accumulator_value : float >= 0, default 0.1
+    epsilon : float > 0, default 1e-7
+
+    Examples
+    --------
+    >>> W = np.array([1.0, -2.0])
+    >>> opt = AdaGrad(learning_rate=0.1)
+    >>> opt.apply_gradients([W], [2 * W])
+    >>> W.round(6), opt.get_state()["accumulator"]
+    (array([ 0.901227, -1.900311]), [array([ 4.1, 16.1])])
+    """
+
+    slot_names = ("accumulator",)
+
+    def __init__(
+        self,
+        learning_rate: float | LearningRateSchedule = 0.001,
+        initial_accumulator_value: float = 0.1,
+        epsilon: float = 1e-7,
+    ) -> None:
+        lr, g0, eps = _check_adagrad_hyper(learning_rate, initial_accumulator_value, epsilon)
+        super().__init__(lr)
+        self.initial_accumulator_value, self.epsilon = g0, eps
+
+    def _slot_initial_value(self, name: str) -> float:
+        return self.initial_accumulator_value
+
+    def _update(self, p: np.ndarray, g: np.ndarray, slots: list[np.ndarray], tmp: np.ndarray, lr: float) -> None:
+        _adagrad_update_(p, g, slots[0], tmp, lr, self.epsilon)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"learning_rate": self.learning_rate, "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
+
+
+class RMSProp(Optimizer):
+    r"""RMSProp, Keras's form, with optional momentum and centering.
+
+    For each parameter array, elementwise, from :math:`v_0 = m_0 = u_0 = 0`:
+
+    .. math::
+
+        v_t &= \rho v_{t-1} + (1 - \rho)\, g_t^2, \qquad
+        d_t = v_t + \epsilon
+        \quad\text{or, centered,}\quad
+        m_t = \rho m_{t-1} + (1 - \rho)\, g_t,\;\; d_t = v_t - m_t^2 + \epsilon, \\
+        \Delta_t &= \eta\, \frac{g_t}{\sqrt{d_t}}, \qquad
+        \theta_t = \theta_{t-1} - \Delta_t
+        \quad\text{or, with momentum,}\quad
+        u_t = \mu u_{t-1} - \Delta_t,\;\; \theta_t = \theta_{t-1} + u_t.
+
+    The pure form is :func:`rmsprop_step`. Derived in chapter 7.
+
+    Parameters
+    ----------
+    learning_rate : float > 0 or LearningRateSchedule, default 0.001
+    rho : float in [0, 1), default 0.9
+    momentum : float in [0, 1), default 0.0
+    epsilon : float > 0, default 1e-7
+    centered : bool, default False
+
+    Examples
+    --------
+    >>> W = np.array([1.0, -2.0])
+    >>> opt = RMSProp(learning_rate=0.1, momentum=0.5)
+    >>> for _ in range(2):
+    ...     opt.apply_gradients([W], [2 * W])
+    >>> W.round(6), opt.slot_names
+    (array([ 0.340757, -1.315761]), ('v', 'velocity'))
+    """
+
+    def __init__(
+        self,
+        learning_rate: float | LearningRateSchedule = 0.001,
+        rho: float = 0.9,
+        momentum: float = 0.0,
+        epsilon: float = 1e-7,
+        centered: bool = False,
+    ) -> None:
+        lr, rho, mu, eps, centered = _check_rmsprop_hyper(learning_rate, rho, momentum, epsilon, centered)
+        super().__init__(lr)
+        self.rho, self.momentum, self.epsilon, self.centered = rho, mu, eps, centered
+        self.slot_names = _rmsprop_slots(mu, centered)
+
+    def _update(self, p: np.ndarray, g: np.ndarray, slots: list[np.ndarray], tmp: np.ndarray, lr: float) -> None:
+        s = dict(zip(self.slot_names, slots, strict=True))
+        _rmsprop_update_(p, g, s["v"], s.get("m"), s.get("velocity"), tmp, lr, self.rho, self.momentum, self.epsilon)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"learning_rate": self.learning_rate, "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}
+
+
 class Adam(Optimizer):
-    r"""Adam, Keras's form (:math:`\epsilon` is Kingma and Ba's "epsilon hat").
+    r"""Adam, Keras's form (:math:`\epsilon` is Kingma and Ba's "epsilon hat"), with optional AMSGrad.
 
     For each parameter array, elementwise, with :math:`m_0 = v_0 = 0`:
 
@@ -543,15 +1280,18 @@ class Adam(Optimizer):
         = \theta_{t-1} - \eta\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon / \sqrt{1 - \beta_2^{\,t}}},
 
     with :math:`\hat m_t = m_t/(1 - \beta_1^t)` and :math:`\hat v_t = v_t/(1 - \beta_2^t)`.
+    With ``amsgrad=True``, :math:`v_t` in the denominator is replaced by its running maximum
+    :math:`v^{\max}_t = \max(v^{\max}_{t-1}, v_t)`.
     The pure form is :func:`adam_step`, where the difference from the paper's Algorithm 1
     is discussed. Derived in chapter 7.
 
     Parameters
     ----------
-    learning_rate : float > 0, default 0.001
+    learning_rate : float > 0 or LearningRateSchedule, default 0.001
     beta_1 : float in [0, 1), default 0.9
     beta_2 : float in [0, 1), default 0.999
     epsilon : float > 0, default 1e-7
+    amsgrad : bool, default False
 
     Examples
     --------
@@ -562,25 +1302,95 @@ class Adam(Optimizer):
     array([ 0.9, -1.9])
     """
 
-    slot_names = ("m", "v")
-
     def __init__(
-        self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7
+        self,
+        learning_rate: float | LearningRateSchedule = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        amsgrad: bool = False,
     ) -> None:
-        lr, b1, b2, eps = _check_adam_hyper(learning_rate, beta_1, beta_2, epsilon)
+        lr, b1, b2, eps, amsgrad = _check_adam_hyper(learning_rate, beta_1, beta_2, epsilon, amsgrad)
         super().__init__(lr)
-        self.beta_1, self.beta_2, self.epsilon = b1, b2, eps
+        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = b1, b2, eps, amsgrad
+        self.slot_names = _adam_slots(amsgrad)
+
+    def _weight_decay(self) -> float:
+        return 0.0
 
     def _update(self, p: np.ndarray, g: np.ndarray, slots: list[np.ndarray], tmp: np.ndarray, lr: float) -> None:
-        m, v = slots
-        _adam_update_(p, g, m, v, tmp, self._t, lr, self.beta_1, self.beta_2, self.epsilon)
+        m, v, *rest = slots
+        _adam_update_(p, g, m, v, tmp, self._t, lr, self.beta_1, self.beta_2, self.epsilon,
+                      v_hat=rest[0] if rest else None, weight_decay=self._weight_decay())
 
     def get_config(self) -> dict[str, Any]:
         return {"learning_rate": self.learning_rate, "beta_1": self.beta_1, "beta_2": self.beta_2,
-                "epsilon": self.epsilon}
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
 
 
-_OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam}
+class AdamW(Adam):
+    r"""AdamW: Adam with decoupled weight decay, Keras's form.
+
+    For each parameter array, elementwise, with :math:`m_t, v_t` as in :class:`Adam`:
+
+    .. math::
+
+        \theta_t = \theta_{t-1} - \eta\lambda\, \theta_{t-1}
+        - \eta\, \frac{\sqrt{1 - \beta_2^{\,t}}}{1 - \beta_1^{\,t}}\, \frac{m_t}{\sqrt{v_t} + \epsilon},
+
+    with :math:`\lambda` = ``weight_decay`` applied to every parameter array (biases too, as
+    Keras does by default). Pass the gradient of the loss alone: the decay is not part of
+    :math:`g_t`, so it is not divided by :math:`\sqrt{v_t}`. The pure form is
+    :func:`adamw_step`, which compares this with the paper's form. Derived in chapter 7.
+
+    Parameters
+    ----------
+    learning_rate : float > 0 or LearningRateSchedule, default 0.001
+    weight_decay : float >= 0, default 0.004
+    beta_1 : float in [0, 1), default 0.9
+    beta_2 : float in [0, 1), default 0.999
+    epsilon : float > 0, default 1e-7
+    amsgrad : bool, default False
+
+    Examples
+    --------
+    >>> W = np.array([1.0, -2.0])
+    >>> opt = AdamW(learning_rate=0.1, weight_decay=0.5)
+    >>> opt.apply_gradients([W], [np.zeros(2)])
+    >>> W
+    array([ 0.95, -1.9 ])
+    """
+
+    def __init__(
+        self,
+        learning_rate: float | LearningRateSchedule = 0.001,
+        weight_decay: float = 0.004,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        amsgrad: bool = False,
+    ) -> None:
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad)
+        self.weight_decay = _check_nonnegative(weight_decay, "weight_decay")
+
+    def _weight_decay(self) -> float:
+        return self.weight_decay
+
+    def get_config(self) -> dict[str, Any]:
+        return {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay, "beta_1": self.beta_1,
+                "beta_2": self.beta_2, "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+Adagrad = AdaGrad  # Keras's spelling
+RMSprop = RMSProp  # Keras's spelling
+
+_OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "adam": Adam,
+    "adagrad": AdaGrad,
+    "rmsprop": RMSProp,
+    "adamw": AdamW,
+}
 
 
 def get(identifier: str | Optimizer) -> Optimizer:
@@ -589,7 +1399,8 @@ def get(identifier: str | Optimizer) -> Optimizer:
     Parameters
     ----------
     identifier : str or Optimizer
-        ``"sgd"`` or ``"adam"`` (case-insensitive), or an :class:`Optimizer` instance.
+        ``"sgd"``, ``"adam"``, ``"adagrad"``, ``"rmsprop"`` or ``"adamw"`` (case-insensitive),
+        or an :class:`Optimizer` instance.
 
     Returns
     -------
@@ -598,7 +1409,9 @@ def get(identifier: str | Optimizer) -> Optimizer:
     Examples
     --------
     >>> get("adam")
-    Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-07)
+    Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-07, amsgrad=False)
+    >>> get("RMSprop")
+    RMSProp(learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-07, centered=False)
     """
     if isinstance(identifier, Optimizer):
         return identifier
