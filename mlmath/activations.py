@@ -32,12 +32,14 @@ __all__ = [
     "relu_derivative",
     "sigmoid",
     "sigmoid_derivative",
+    "sigmoid_second_derivative",
     "softmax",
     "softmax_jacobian",
     "softmax_jacobian_from_probs",
     "softmax_vjp",
     "tanh",
     "tanh_derivative",
+    "tanh_second_derivative",
 ]
 
 
@@ -495,3 +497,64 @@ def get(identifier: str | ActivationFunction) -> ActivationFunction:
         known = ", ".join(repr(k) for k in _REGISTRY)
         raise ValueError(f"unknown activation {identifier!r}; known activations: {known}")
     return _REGISTRY[key]
+
+
+# ---------------------------------------------------------------------------
+# second derivatives (the R-operator of chapter 5 needs them)
+# ---------------------------------------------------------------------------
+
+
+def sigmoid_second_derivative(z: np.ndarray) -> np.ndarray:
+    r"""Second derivative of :func:`sigmoid` at ``z``, elementwise: :math:`\sigma(1 - \sigma)(1 - 2\sigma)`.
+
+    Differentiating :math:`\sigma' = \sigma(1 - \sigma)` once more gives
+    :math:`\sigma'' = \sigma'(1 - \sigma) - \sigma\sigma' = \sigma'(1 - 2\sigma)`: positive for
+    :math:`z < 0`, zero at :math:`z = 0`, negative for :math:`z > 0`. The exact Hessian-vector
+    product of a network (:meth:`mlmath.models.Sequential.hessian_vector_product`) uses it.
+    Derived in chapter 5.
+
+    Parameters
+    ----------
+    z : array_like of any shape
+        The **input** of the sigmoid.
+
+    Returns
+    -------
+    numpy.ndarray of the same shape as ``z``, values in :math:`[-\sqrt{3}/18, \sqrt{3}/18]`
+
+    Examples
+    --------
+    >>> sigmoid_second_derivative([0.0])
+    array([0.])
+    >>> np.round(sigmoid_second_derivative([-1.0, 1.0]), 6)
+    array([ 0.090858, -0.090858])
+    """
+    s = _sigmoid(_check(z, "z"))
+    return s * (1 - s) * (1 - 2 * s)
+
+
+def tanh_second_derivative(z: np.ndarray) -> np.ndarray:
+    r"""Second derivative of :func:`tanh` at ``z``, elementwise: :math:`-2\tanh z\,(1 - \tanh^2 z)`.
+
+    Differentiating :math:`\tanh' = 1 - \tanh^2` once more gives
+    :math:`\tanh'' = -2\tanh\cdot\tanh'`. The exact Hessian-vector product of a network
+    (:meth:`mlmath.models.Sequential.hessian_vector_product`) uses it. Derived in chapter 5.
+
+    Parameters
+    ----------
+    z : array_like of any shape
+        The **input** of tanh.
+
+    Returns
+    -------
+    numpy.ndarray of the same shape as ``z``, values in :math:`[-4\sqrt{3}/9, 4\sqrt{3}/9]`
+
+    Examples
+    --------
+    >>> tanh_second_derivative([0.0])
+    array([0.])
+    >>> np.round(tanh_second_derivative([-1.0, 1.0]), 6)
+    array([ 0.6397, -0.6397])
+    """
+    t = np.tanh(_check(z, "z"))
+    return -2 * t * (1 - t * t)

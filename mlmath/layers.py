@@ -15,6 +15,17 @@ Every layer offers the same small interface:
   for :class:`Dense`, empty for :class:`Activation`);
 - ``output_shape`` is ``(None, n_out)`` (``None`` stands for the batch size) and
   ``count_params()`` the number of parameters.
+
+For exact Hessian-vector products (chapter 5), :class:`Dense` and :class:`Activation` also
+carry Pearlmutter's R-operator, :math:`R\{Q\} = \frac{d}{dt}Q(\theta + tV)\big|_{t=0}` for a
+direction :math:`V` in parameter space: ``_r_forward`` runs the forward pass together with its
+directional derivative, ``_r_backward`` the backward pass together with its directional
+derivative, and :meth:`mlmath.models.Sequential.hessian_vector_product` chains them. Each
+quantity travels with its R-derivative, stacked in one array of shape ``(2, m, n)`` so that a
+matrix product serves both: ``[Q, R{Q}]`` forward and ``[R{dQ}, dQ]`` backward (the opposite
+order makes :math:`R\{dW\} = R\{dZ\}^\top X + dZ^\top R\{X\}` a single product over the
+stacked batch). A forward stack of shape ``(1, m, n)`` stands for :math:`R\{Q\} = 0`, as at the
+model's input.
 """
 
 from __future__ import annotations
@@ -112,6 +123,7 @@ class Layer:
         self.dtype: np.dtype | None = None
         self.built = False
         self._cache: tuple[np.ndarray, ...] | None = None
+        self._r_cache: tuple[np.ndarray | None, ...] | None = None
 
     # -- interface ----------------------------------------------------------------------------
 
@@ -196,6 +208,32 @@ class Layer:
         raise NotImplementedError
 
     def _output_shape_of_cache(self) -> tuple[int, int]:
+        raise NotImplementedError
+
+    # -- R-operator hooks (chapter 5), used by Sequential.hessian_vector_product -------------
+
+    def _hvp_unsupported(self) -> str | None:
+        """Why this layer cannot take part in an exact Hessian-vector product (``None`` if it can)."""
+        return f"{type(self).__name__} has no R-operator (_r_forward and _r_backward)"
+
+    def _r_forward(self, XX: np.ndarray, V: dict[str, np.ndarray]) -> np.ndarray:
+        """Forward pass and its directional derivative: the stack ``[A, R{A}]`` from ``[X, R{X}]``.
+
+        ``XX`` has shape ``(2, m, n_in)``, or ``(1, m, n_in)`` when :math:`R\\{X\\} = 0`; ``V``
+        maps each key of ``params`` to its direction, of the same shape. Caches as ``_forward``
+        does (so ``backward`` still works) and keeps the R-parts for :meth:`_r_backward`.
+        """
+        raise NotImplementedError
+
+    def _r_backward(
+        self, GG: np.ndarray, V: dict[str, np.ndarray], input_grad: bool, out: dict[str, np.ndarray]
+    ) -> np.ndarray | None:
+        """Backward pass and its directional derivative: ``[R{dX}, dX]`` from ``[R{dA}, dA]``.
+
+        Writes :math:`R\\{\\partial L/\\partial\\theta\\}` (the layer's block of :math:`HV`) into the
+        arrays of ``out`` (one per key of ``params``). ``GG`` may be overwritten. Returns
+        ``None`` when ``input_grad`` is false.
+        """
         raise NotImplementedError
 
 
@@ -306,6 +344,61 @@ class Dense(Layer):
     def _output_shape_of_cache(self) -> tuple[int, int]:
         return (self._cache[0].shape[0], self.units)
 
+    def _hvp_unsupported(self) -> str | None:
+        return None
+
+    def _r_forward(self, XX: np.ndarray, V: dict[str, np.ndarray]) -> np.ndarray:
+        r"""Forward pass with its directional derivative along ``V = {"W": R{W}, "b": R{b}}``.
+
+        Differentiating :math:`Z = XW^\top + \mathbf{1}b^\top` along the direction (product rule):
+
+        .. math::
+
+            R\{Z\} = R\{X\}\,W^\top + X\,R\{W\}^\top + \mathbf{1}R\{b\}^\top,
+
+        with :math:`R\{X\} = 0` for the model's input (``XX`` of shape ``(1, m, n_in)``).
+        Returns the stack ``[Z, R{Z}]`` of shape ``(2, m, units)``.
+        """
+        W, RW = self.params["W"], V["W"]
+        k, m, n_in = XX.shape
+        X = XX[0]
+        if k == 1:
+            ZZ = np.empty((2, m, self.units), dtype=W.dtype)
+            np.matmul(X, W.T, out=ZZ[0])
+            np.matmul(X, RW.T, out=ZZ[1])
+        else:  # [X W^T, R{X} W^T] in one product, then add X R{W}^T
+            ZZ = (XX.reshape(2 * m, n_in) @ W.T).reshape(2, m, self.units)
+            ZZ[1] += X @ RW.T
+        ZZ[0] += self.params["b"]
+        ZZ[1] += V["b"]
+        self._cache, self._r_cache = (X,), (XX,)
+        return ZZ
+
+    def _r_backward(
+        self, GG: np.ndarray, V: dict[str, np.ndarray], input_grad: bool, out: dict[str, np.ndarray]
+    ) -> np.ndarray | None:
+        r"""Backward pass with its directional derivative (the product rule on each formula of ``_backward``).
+
+        .. math::
+
+            R\{dW\} = R\{dZ\}^\top X + dZ^\top R\{X\}, \qquad
+            R\{db\} = R\{dZ\}^\top \mathbf{1}, \qquad
+            R\{dX\} = R\{dZ\}\,W + dZ\,R\{W\}, \qquad dX = dZ\,W.
+
+        ``GG = [R{dZ}, dZ]``; ``R{dW}`` (one product over the stacked batch ``[R{dZ}, dZ]`` and
+        ``[X, R{X}]``) and ``R{db}`` are written into ``out["W"]`` and ``out["b"]``. Returns
+        ``[R{dX}, dX]`` if ``input_grad``.
+        """
+        (XX,) = self._r_cache
+        k, m, n_in = XX.shape
+        np.matmul(GG[:k].reshape(k * m, self.units).T, XX.reshape(k * m, n_in), out=out["W"])
+        GG[0].sum(axis=0, out=out["b"])
+        if not input_grad:
+            return None
+        DD = (GG.reshape(2 * m, self.units) @ self.params["W"]).reshape(2, m, n_in)
+        DD[0] += GG[1] @ V["W"]
+        return DD
+
     def backward(self, dA: np.ndarray) -> np.ndarray:
         r"""Return ``dX`` = :math:`dZ\,W`; fill ``grads`` with :math:`dW = dZ^\top X`, :math:`db = dZ^\top\mathbf{1}`.
 
@@ -372,6 +465,99 @@ class Activation(Layer):
     def _output_shape_of_cache(self) -> tuple[int, int]:
         return self._cache[1].shape
 
+    def _hvp_unsupported(self) -> str | None:
+        name = self.activation.name
+        if name not in _R_DERIVATIVES or activations._REGISTRY.get(name) is not self.activation:
+            known = ", ".join(repr(k) for k in _R_DERIVATIVES)
+            return f"Activation({name!r}) is not one of the built-in activations {known}"
+        return None
+
+    def _r_forward(self, ZZ: np.ndarray, V: dict[str, np.ndarray]) -> np.ndarray:
+        r"""Activation with its directional derivative :math:`R\{A\} = J_f(Z)\,R\{Z\}`: ``[A, R{A}]``.
+
+        Elementwise: :math:`R\{A\} = f'(Z) \odot R\{Z\}` (relu: both rows of the stack times the
+        mask :math:`\mathbb{1}[Z > 0]`). Softmax, row by row,
+        :math:`R\{s\} = (\operatorname{diag}(s) - ss^\top)R\{z\} = s \odot (R\{z\} - (s^\top R\{z\})\mathbf{1})`
+        (the Jacobian is symmetric, so this is :func:`mlmath.activations.softmax_vjp`);
+        log-softmax: :math:`R\{y\} = R\{z\} - (s^\top R\{z\})\mathbf{1}`.
+        """
+        name = self.activation.name
+        Z = ZZ[0]
+        D1 = None
+        if name == "linear":
+            AA = ZZ
+        elif name == "relu":
+            D1 = Z > 0
+            AA = ZZ * D1
+        else:
+            AA = np.empty_like(ZZ)
+            AA[0] = self.activation.forward(Z)
+            if ZZ.shape[0] == 2:
+                A, RZ = AA[0], ZZ[1]
+                if name == "softmax":
+                    AA[1] = activations._softmax_vjp(A, RZ)
+                elif name == "log_softmax":
+                    np.subtract(RZ, (np.exp(A) * RZ).sum(axis=-1, keepdims=True), out=AA[1])
+                else:
+                    D1 = _R_DERIVATIVES[name][0](A)
+                    np.multiply(RZ, D1, out=AA[1])
+        self._cache = (Z, AA[0])
+        self._r_cache = (ZZ, AA, D1)
+        return AA
+
+    def _r_backward(
+        self, GG: np.ndarray, V: dict[str, np.ndarray], input_grad: bool, out: dict[str, np.ndarray]
+    ) -> np.ndarray:
+        r"""Backward pass with its directional derivative: ``[R{dZ}, dZ]`` from ``[R{dA}, dA]``.
+
+        Elementwise, from :math:`dZ = f'(Z) \odot dA`:
+
+        .. math::
+
+            R\{dZ\} = f''(Z) \odot R\{Z\} \odot dA + f'(Z) \odot R\{dA\},
+
+        with :math:`f'' = 0` for relu (almost everywhere) and linear,
+        :math:`\sigma'' = \sigma'(1 - 2\sigma)` (:func:`mlmath.activations.sigmoid_second_derivative`)
+        and :math:`\tanh'' = -2\tanh\cdot\tanh'` (:func:`mlmath.activations.tanh_second_derivative`).
+        Softmax, from :math:`dz = s \odot (g - c\mathbf{1})` with :math:`c = g^\top s`, row by row:
+
+        .. math::
+
+            R\{dz\} = R\{s\} \odot (g - c\mathbf{1}) + s \odot (R\{g\} - R\{c\}\mathbf{1}),
+            \qquad R\{c\} = R\{g\}^\top s + g^\top R\{s\};
+
+        log-softmax, from :math:`dz = g - s\,(\mathbf{1}^\top g)`:
+        :math:`R\{dz\} = R\{g\} - s\,(\mathbf{1}^\top R\{g\}) - (s \odot R\{y\})(\mathbf{1}^\top g)`.
+        """
+        ZZ, AA, D1 = self._r_cache
+        name = self.activation.name
+        if name == "linear":
+            return GG
+        if name == "relu":
+            return np.multiply(GG, D1, out=GG)
+        Rg, g = GG
+        A, RA = AA
+        if name == "softmax":
+            g_c = g - (g * A).sum(axis=-1, keepdims=True)
+            Rc = (Rg * A).sum(axis=-1, keepdims=True)
+            Rc += (g * RA).sum(axis=-1, keepdims=True)
+            Rg -= Rc
+            Rg *= A
+            Rg += RA * g_c
+            np.multiply(A, g_c, out=g)
+            return GG
+        if name == "log_softmax":
+            S = np.exp(A)
+            g_sum = g.sum(axis=-1, keepdims=True)
+            Rg -= S * Rg.sum(axis=-1, keepdims=True)
+            Rg -= S * RA * g_sum
+            g -= S * g_sum
+            return GG
+        term = _R_DERIVATIVES[name][1](A, D1) * ZZ[1] * g  # f''(Z) ⊙ R{Z} ⊙ dA
+        GG *= D1
+        Rg += term
+        return GG
+
     def backward(self, dA: np.ndarray) -> np.ndarray:
         r"""Return :math:`\partial L/\partial Z` from ``dA`` = :math:`\partial L/\partial A`.
 
@@ -394,3 +580,15 @@ class Activation(Layer):
 
     def __repr__(self) -> str:
         return f"Activation({self.activation.name!r})"
+
+
+# The elementwise activations with a curved graph: (f'(Z) from A = f(Z), f''(Z) from A and f'(Z));
+# None for linear and relu (f'' = 0; relu's f' is the mask Z > 0) and for the row-wise softmaxes.
+_R_DERIVATIVES: dict[str, tuple | None] = {
+    "linear": None,
+    "relu": None,
+    "sigmoid": (lambda A: A * (1 - A), lambda A, D1: D1 * (1 - 2 * A)),
+    "tanh": (lambda A: 1 - A * A, lambda A, D1: -2 * A * D1),
+    "softmax": None,
+    "log_softmax": None,
+}

@@ -28,6 +28,7 @@ import numpy as np
 from mlmath import losses as _losses
 from mlmath import optim as _optim
 from mlmath._validation import as_float_array, check_in_range
+from mlmath.activations import _sigmoid, _softmax, _softmax_vjp
 from mlmath.data import train_validation_split
 from mlmath.layers import Activation, Dense, Layer, _check_dtype, _check_int, _features_error
 from mlmath.optim import _split
@@ -750,6 +751,178 @@ class Sequential:
         value = self._loss_and_backward(Y, self._forward(X))
         return value, [g.copy() for g in self._grads()]
 
+    # -- curvature: exact Hessian-vector products (chapter 5) -----------------------------------
+
+    def hessian_vector_product(
+        self, X: np.ndarray, Y: np.ndarray, V: Sequence[np.ndarray] | np.ndarray
+    ) -> list[np.ndarray] | np.ndarray:
+        r"""The exact product :math:`HV` of the loss's Hessian with a direction ``V`` in parameter space.
+
+        :math:`H = \nabla^2_\theta L(\theta)` is the Hessian of the compiled loss on all of
+        ``(X, Y)`` (one batch, the mean over its rows, exactly as :meth:`loss_and_gradients`
+        defines it) with respect to every parameter :math:`\theta` of
+        :attr:`trainable_weights`. It is computed without forming :math:`H` and without finite
+        differences, by Pearlmutter's R-operator (forward-over-reverse differentiation):
+        :math:`HV = \frac{d}{dt}\nabla L(\theta + tV)\big|_{t=0} = R\{\nabla L\}`, the directional
+        derivative of the backward pass. Every quantity :math:`Q` of the forward and backward
+        passes is carried together with :math:`R\{Q\} = \frac{d}{dt}Q(\theta + tV)\big|_{t=0}`,
+        obtained from the product rule on each formula:
+
+        .. math::
+
+            R\{Z\} = R\{X\}W^\top + X R\{W\}^\top + \mathbf{1}R\{b\}^\top, \qquad
+            R\{A\} = f'(Z) \odot R\{Z\},
+
+        then :math:`R\{\partial L/\partial P\} = \nabla^2_P L\; R\{P\}` at the loss (for mean
+        squared error :math:`2R\{P\}/(mn)`; for softmax + cross-entropy, fused,
+        :math:`R\{S\}/m`), and backwards
+
+        .. math::
+
+            R\{dZ\} = f''(Z) \odot R\{Z\} \odot dA + f'(Z) \odot R\{dA\}, \qquad
+            R\{dW\} = R\{dZ\}^\top X + dZ^\top R\{X\}, \qquad
+            R\{db\} = R\{dZ\}^\top\mathbf{1}, \qquad
+            R\{dX\} = R\{dZ\}W + dZ\,R\{W\}.
+
+        The blocks :math:`R\{dW\}, R\{db\}` are :math:`HV`. The cost is one forward and one
+        backward pass, each about twice the work of the plain one (chapter 5 measures it),
+        whatever the number of parameters. Derived in chapter 5.
+
+        Parameters
+        ----------
+        X : array_like of shape (m, n_in)
+        Y : array_like of shape (m, n_out)
+            Checked as by :meth:`loss_and_gradients`.
+        V : list of array_like, or 1-D numpy.ndarray
+            The direction, in one of two forms: a list (or tuple) of arrays shaped like
+            :attr:`trainable_weights`, in its order; or a 1-D numpy array of length
+            :meth:`count_params`, the same arrays raveled (C order) and concatenated in that
+            order, the form that :func:`mlmath.calculus.top_eigenvalues` and
+            :func:`mlmath.calculus.hessian_from_hvp` use. Cast to the model's dtype.
+
+        Returns
+        -------
+        list of numpy.ndarray, or numpy.ndarray of shape (count_params(),)
+            :math:`HV` in the form of ``V``: a list of new arrays aligned with
+            :attr:`trainable_weights` for a list, a flat vector for a flat ``V``; the model's dtype.
+
+        Raises
+        ------
+        RuntimeError
+            Before :meth:`compile`.
+        ValueError, TypeError
+            For bad ``X``, ``Y`` or ``V`` (wrong number of arrays, wrong shape or length,
+            NaN or infinity), and for a loss or layer without an R-operator (the supported
+            ones: ``Dense``; the activations linear, relu, sigmoid, tanh, softmax,
+            log_softmax; :class:`~mlmath.losses.MeanSquaredError`,
+            :class:`~mlmath.losses.CategoricalCrossentropy`,
+            :class:`~mlmath.losses.BinaryCrossentropy`). Raised before anything changes.
+
+        Notes
+        -----
+        Nothing of the model's state changes: the weights, the gradients in each layer's
+        ``grads`` (unlike :meth:`loss_and_gradients`, this call does not overwrite them) and the
+        optimizer are left as they were; only the layers' caches of the last forward pass are
+        replaced, as by any forward pass. Like :meth:`loss_and_gradients`, a final softmax with
+        cross-entropy (or sigmoid with binary cross-entropy) uses the fused gradient
+        :math:`(P - Y)/m`, so :math:`H` is the Jacobian of the gradient that
+        :meth:`loss_and_gradients` returns: the Hessian of the loss wherever no probability is
+        clipped to :math:`[\epsilon, 1 - \epsilon]`. Where relu's input is exactly 0, its second
+        derivative is taken as 0, as its first derivative is.
+
+        Examples
+        --------
+        For a linear model :math:`p = w^\top x + b` with mean squared error on two rows, the
+        Hessian is :math:`\frac{2}{m}\begin{pmatrix} X^\top X & X^\top\mathbf{1} \\
+        \mathbf{1}^\top X & m\end{pmatrix}`; its first column:
+
+        >>> from mlmath.layers import Dense
+        >>> model = Sequential([Dense(1, input_dim=2, kernel_initializer="zeros")])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> X, Y = np.array([[1.0, 2.0], [3.0, 4.0]]), np.zeros((2, 1))
+        >>> model.hessian_vector_product(X, Y, np.array([1.0, 0.0, 0.0]))
+        array([10., 14.,  4.])
+        >>> [hv.shape for hv in model.hessian_vector_product(X, Y, [np.ones((1, 2)), np.zeros(1)])]
+        [(1, 2), (1,)]
+        """
+        self._require_compiled("hessian_vector_product")
+        self._check_hvp_support()
+        X, Y = self._check_XY(X, Y)
+        self._ensure_built(X.shape[1], X.dtype)
+        X, Y = self._cast(X, Y)
+        flat_form, directions = self._check_direction(V)
+
+        layers = self._layers
+        shapes = [p.shape for layer in layers for p in layer.params.values()]
+        result = np.empty(sum(math.prod(shape) for shape in shapes), dtype=self._dtype)
+        views = _split(result, shapes)
+        if not shapes:  # a model without parameters has an empty Hessian
+            return result if flat_form else []
+        per_layer_v, per_layer_out, k = [], [], 0
+        for layer in layers:
+            keys = list(layer.params)
+            per_layer_v.append(dict(zip(keys, directions[k : k + len(keys)], strict=True)))
+            per_layer_out.append(dict(zip(keys, views[k : k + len(keys)], strict=True)))
+            k += len(keys)
+
+        AA = X[None]  # the stack [X] alone: R{X} = 0
+        for layer, v in zip(layers, per_layer_v, strict=True):
+            AA = layer._r_forward(AA, v)
+        GG, fused = _loss_gradient_and_r(self.loss, layers[-1], Y, AA[0], AA[1])
+        first = next(i for i, layer in enumerate(layers) if layer.params)
+        for i in range(len(layers) - (2 if fused else 1), first - 1, -1):
+            GG = layers[i]._r_backward(GG, per_layer_v[i], i > first, per_layer_out[i])
+        for layer in layers:
+            layer._r_cache = None
+        return result if flat_form else views
+
+    def _check_hvp_support(self) -> None:
+        if type(self.loss) not in _HVP_LOSSES:
+            raise TypeError(
+                f"hessian_vector_product supports the losses MeanSquaredError, CategoricalCrossentropy and "
+                f"BinaryCrossentropy; got {type(self.loss).__name__}. For another loss, use "
+                "mlmath.calculus.hvp on a gradient function built from loss_and_gradients."
+            )
+        for layer in self._layers:
+            reason = layer._hvp_unsupported()
+            if reason is not None:
+                raise TypeError(
+                    f"hessian_vector_product needs an R-operator for every layer, but {reason}. "
+                    "Use mlmath.calculus.hvp on a gradient function built from loss_and_gradients instead."
+                )
+
+    def _check_direction(self, V: object) -> tuple[bool, list[np.ndarray]]:
+        """``V`` as a list of arrays in the model's dtype, one per weight; and whether it came flat."""
+        params = self.trainable_weights
+        shapes = [p.shape for p in params]
+        n = sum(p.size for p in params)
+        expected = (
+            f"a list of {len(params)} arrays shaped like model.trainable_weights "
+            f"({', '.join(str(shape) for shape in shapes)}), or a 1-D numpy array of length {n}"
+        )
+        if isinstance(V, np.ndarray):
+            if V.ndim != 1:
+                raise ValueError(f"V must be {expected}; got a numpy array of shape {V.shape}")
+            flat = as_float_array(V, "V", ndim=1)
+            if flat.size != n:
+                raise ValueError(
+                    f"V must be {expected}; got a 1-D array of length {flat.size} "
+                    f"(the model has {n} parameters)"
+                )
+            return True, _split(flat.astype(self._dtype, copy=False), shapes)
+        if not isinstance(V, list | tuple):
+            raise TypeError(f"V must be {expected}; got {type(V).__name__}")
+        if len(V) != len(params):
+            raise ValueError(f"V must be {expected}; got a {type(V).__name__} of {len(V)} arrays")
+        names = self.weight_names
+        out = []
+        for i, (v, shape) in enumerate(zip(V, shapes, strict=True)):
+            arr = as_float_array(v, f"V[{i}]")
+            if arr.shape != shape:
+                raise ValueError(f"V[{i}] must have shape {shape}, like {names[i]}; got shape {arr.shape}")
+            out.append(arr.astype(self._dtype, copy=False))
+        return False, out
+
     # -- summary --------------------------------------------------------------------------------
 
     def summary(self, print_fn: Callable[[str], Any] = print) -> None:
@@ -807,6 +980,56 @@ _RESTORED = (
     "; fit stopped and restored the weights and the optimizer state to their values before this call. "
     "A smaller learning_rate usually helps."
 )
+
+
+_HVP_LOSSES = (_losses.MeanSquaredError, _losses.CategoricalCrossentropy, _losses.BinaryCrossentropy)
+
+
+def _loss_gradient_and_r(
+    loss: _losses.Loss, last: Layer, Y: np.ndarray, P: np.ndarray, RP: np.ndarray
+) -> tuple[np.ndarray, bool]:
+    r"""The stack ``[R{g}, g]`` that starts the backward pass, and whether it is fused.
+
+    As :meth:`Sequential._loss_and_backward` does, a final softmax with cross-entropy (or
+    sigmoid with binary cross-entropy) is fused: the gradient :math:`g = (P - Y)/c` enters below
+    the activation, and :math:`R\{g\} = R\{P\}/c` (:math:`c = m`, or :math:`mn` for the
+    binary loss). Otherwise :math:`g = \partial L/\partial P` and
+    :math:`R\{g\} = \nabla^2_P L \, R\{P\}`, where :math:`\nabla^2_P L` is diagonal
+    (mean squared error :math:`2/(mn)`; cross-entropy of probabilities :math:`Y/(m\tilde P^2)`;
+    binary cross-entropy :math:`(Y/\tilde P^2 + (1 - Y)/(1 - \tilde P)^2)/(mn)`, both 0 where the
+    clip is active; binary from logits :math:`\sigma'(Z)/(mn)`) except for cross-entropy from
+    logits, where it is the softmax Jacobian times :math:`(Y\mathbf{1})/m`, row by row.
+    """
+    GG = np.empty((2, *P.shape), dtype=P.dtype)
+    Rg, g = GG
+    m = P.size // P.shape[-1]
+    if isinstance(last, Activation):
+        fused = loss._fused_gradient(last.activation.name, Y, P)
+        if fused is not None:
+            g[...] = fused
+            np.divide(RP, P.size if isinstance(loss, _losses.BinaryCrossentropy) else m, out=Rg)
+            return GG, True
+    g[...] = loss._value_and_grad(Y, P)[1]
+    if isinstance(loss, _losses.MeanSquaredError):
+        np.multiply(RP, 2 / P.size, out=Rg)
+    elif isinstance(loss, _losses.CategoricalCrossentropy) and loss.from_logits:
+        Rg[...] = _softmax_vjp(_softmax(P), RP)
+        Rg *= Y.sum(axis=-1, keepdims=True) / m
+    elif isinstance(loss, _losses.CategoricalCrossentropy):
+        Pc = np.clip(P, _losses.EPSILON, 1 - _losses.EPSILON)
+        Rg[...] = Y * RP / (Pc * Pc)
+        Rg[Pc != P] = 0
+        Rg /= m
+    elif loss.from_logits:  # binary cross-entropy from logits
+        S = _sigmoid(P)
+        Rg[...] = S * (1 - S) * RP
+        Rg /= P.size
+    else:  # binary cross-entropy from probabilities
+        Pc = np.clip(P, _losses.EPSILON, 1 - _losses.EPSILON)
+        Rg[...] = (Y / (Pc * Pc) + (1 - Y) / ((1 - Pc) * (1 - Pc))) * RP
+        Rg[Pc != P] = 0
+        Rg /= P.size
+    return GG, False
 
 
 def _layer_param_count(layer: Layer, n_in: int | None) -> int | None:
