@@ -850,3 +850,46 @@ def test_every_optimizer_refuses_bad_gradients_and_changes_nothing(name):
     for key in opt.slot_names:
         for x, y in zip(after[key], state[key], strict=True):
             np.testing.assert_array_equal(x, y)
+
+
+# =============================================================================================
+# on a network: every optimizer and a schedule through Sequential.fit
+# =============================================================================================
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SGD(0.1, momentum=0.9, nesterov=True),
+    lambda: AdaGrad(0.1),
+    lambda: RMSProp(0.01, momentum=0.5, centered=True),
+    lambda: Adam(0.01, amsgrad=True),
+    lambda: AdamW(CosineDecay(0.0, decay_steps=30, warmup_target=0.02, warmup_steps=10)),
+], ids=["nesterov", "adagrad", "rmsprop", "amsgrad", "adamw-cosine"])
+def test_every_optimizer_trains_a_sequential_model(make):
+    from mlmath.data import blobs, to_categorical
+    from mlmath.layers import Activation, Dense
+    from mlmath.models import Sequential
+
+    X, y = blobs(n_per_class=20, num_classes=3, seed=0)
+    Y = to_categorical(y, 3)
+    model = Sequential([Dense(8, input_dim=X.shape[1]), Activation("relu"), Dense(3), Activation("softmax")], seed=0)
+    opt = make()
+    model.compile(optimizer=opt, loss="categorical_crossentropy")
+    history = model.fit(X, Y, epochs=10, batch_size=15, verbose=0)
+    assert opt.iterations == 10 * 4
+    assert history.history["loss"][-1] < 0.8 * history.history["loss"][0]
+
+
+def test_a_schedule_failing_inside_fit_leaves_the_model_as_it_was():
+    from mlmath.layers import Dense
+    from mlmath.models import Sequential
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(8, 3)), rng.normal(size=(8, 2))
+    model = Sequential([Dense(2, input_dim=3)], seed=0)
+    model.compile(optimizer=Adam(_Broken()), loss="mse")
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=r"returned -0.1 at step 2"):
+        model.fit(X, Y, epochs=3, batch_size=4, verbose=0)
+    for a, b in zip(model.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert model.optimizer.iterations == 0
