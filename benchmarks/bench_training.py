@@ -431,7 +431,7 @@ def main() -> None:
             contenders["torch (1 thread)"] = _threads(torch_article(dtype), 1)
         best, n = _best_of(contenders, rounds=(2, 5), budget=20.0)
         rows.append((np.dtype(dtype).name, best))
-        counts.append(str(n))
+        counts.append(f"{n} ({np.dtype(dtype).name})")
     print(f"   (best of {' and '.join(counts)} alternating fits)")
     _table("fit s", rows, 50 * 25, "us")
     if have_torch:
@@ -485,7 +485,7 @@ def main() -> None:
             old = results.get(name, (float("inf"), 0.0))
             results[name] = (min(old[0], wall), max(old[1], rss))
         runs += 1
-    print(f"   ({runs} runs each; peak RSS is the largest of the runs)")
+    print(f"   ({runs} run{'s' if runs > 1 else ''} each; peak RSS is the largest of the runs)")
     print(f"   {'script':<8} {'wall s':>8} {'peak RSS MiB':>13}")
     for name, (wall, rss) in results.items():
         print(f"   {name:<8} {wall:>8.2f} {rss:>13.1f}")
