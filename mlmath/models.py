@@ -785,8 +785,10 @@ class Sequential:
             R\{dX\} = R\{dZ\}W + dZ\,R\{W\}.
 
         The blocks :math:`R\{dW\}, R\{db\}` are :math:`HV`. The cost is one forward and one
-        backward pass, each about twice the work of the plain one (chapter 5 measures it),
-        whatever the number of parameters. Derived in chapter 5.
+        backward sweep, whatever the number of parameters: per hidden layer eight matrix
+        products against a gradient's three (each quantity and its R-derivative travel stacked,
+        so that one product serves both), about two to two and a half gradients in time
+        (chapter 5 and ``benchmarks/bench_hvp.py`` measure it). Derived in chapter 5.
 
         Parameters
         ----------
