@@ -97,13 +97,16 @@ def as_float_array(
 
 def check_finite(arr: np.ndarray, name: str) -> None:
     """Raise ``ValueError`` if ``arr`` holds NaN or infinity, saying how many and where."""
+    # min and max propagate NaN and show infinities, without a boolean array the size of arr
+    if arr.size == 0 or (np.isfinite(arr.min()) and np.isfinite(arr.max())):
+        return
     finite = np.isfinite(arr)
     if not finite.all():
         bad = np.argwhere(~finite)
         first = tuple(int(i) for i in bad[0]) if arr.ndim else ()
         raise ValueError(
             f"{name} must hold only finite values; got {len(bad)} NaN or infinite "
-            f"value(s), the first at index {first} ({arr[first]!r})"
+            f"value(s), the first at index {first} ({arr[first]})"
         )
 
 
