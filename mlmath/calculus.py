@@ -169,6 +169,14 @@ def _moved(x: np.ndarray, flat: int, step: complex) -> np.ndarray:
     return y
 
 
+# Central stencils for a first derivative: ((offset in steps, weight), ...), denominator.
+# Fourth order: [-F(x+2h) + 8F(x+h) - 8F(x-h) + F(x-2h)] / 12h; sixth order likewise / 60h.
+_STENCILS = {
+    "central4": (((2, -1.0), (1, 8.0), (-1, -8.0), (-2, 1.0)), 12),
+    "central6": (((3, 1.0), (2, -9.0), (1, 45.0), (-1, -45.0), (-2, 9.0), (-3, -1.0)), 60),
+}
+
+
 def _difference(
     fun: Callable[[np.ndarray, tuple[_Move, ...]], np.ndarray],
     x: np.ndarray,
@@ -192,16 +200,16 @@ def _difference(
             columns.append(value.imag.ravel().astype(np.float64) / hk)
             continue
         xp = _moved(x, k, hk)
-        if method == "central4":  # fourth order: [-F(x+2h) + 8F(x+h) - 8F(x-h) + F(x-2h)] / 12h
+        if method in _STENCILS:  # high-order central difference: sum_j c_j F(x + s_j h) / (d h)
             xm = _moved(x, k, -hk)
             taken = (float(xp.flat[k]) - float(xm.flat[k])) / 2
             if taken == 0.0:
                 raise ValueError(f"h = {hk:.3g} is too small to change {_entry(k, x.shape)} = "
                                  f"{float(x.flat[k])!r} in {x.dtype}; use a larger h")
-            terms = [(2 * hk, -1.0), (hk, 8.0), (-hk, -8.0), (-2 * hk, 1.0)]
-            total = sum(c * fun(_moved(x, k, s), (*moves, (k, s, False))).astype(np.float64)
-                        for s, c in terms)
-            columns.append(np.ravel(total) / (12 * taken))
+            weights, denominator = _STENCILS[method]
+            total = sum(c * fun(_moved(x, k, s * hk), (*moves, (k, s * hk, False))).astype(np.float64)
+                        for s, c in weights)
+            columns.append(np.ravel(total) / (denominator * taken))
             continue
         if method == "central":
             xm = _moved(x, k, -hk)
@@ -408,9 +416,9 @@ def hessian(
       :math:`h_k = \varepsilon^{1/3}\max(1,|x_k|)`, error :math:`O(\varepsilon^{1/3})`.
     - ``'central'``: central gradient, central outer difference, step
       :math:`h_k = \varepsilon^{1/4}\max(1,|x_k|)`, error :math:`O(\varepsilon^{1/2})`.
-    - ``'complex'``: complex-step gradient (:math:`10^{-20}`), fourth-order central outer
-      difference, step :math:`h_k = \varepsilon^{1/5}\max(1,|x_k|)`, error
-      :math:`O(\varepsilon^{4/5})`.
+    - ``'complex'``: complex-step gradient (:math:`10^{-20}`), sixth-order central outer
+      difference, step :math:`h_k = \varepsilon^{1/6}\max(1,|x_k|)`, error
+      :math:`O(\varepsilon^{5/6})`.
 
     For ``forward`` and ``central`` both levels use the same step :math:`h_k` per
     coordinate, so entry :math:`(i, j)` is the four-point formula
@@ -423,11 +431,12 @@ def hessian(
     with truncation :math:`O(h^2)` and rounding :math:`O(\varepsilon |f| / h^2)`, balanced at
     :math:`h \propto \varepsilon^{1/4}`. With ``complex`` the gradient is exact to rounding,
     :math:`O(\varepsilon |\nabla f|)`, so the outer difference behaves as a first
-    derivative; it uses the fourth-order stencil
-    :math:`[-g(x{+}2h) + 8g(x{+}h) - 8g(x{-}h) + g(x{-}2h)] / 12h`, truncation
-    :math:`O(h^4)`, rounding :math:`O(\varepsilon|\nabla f|/h)`, balanced at
-    :math:`h \propto \varepsilon^{1/5}`: relative errors of
-    :math:`10^{-13}` to :math:`10^{-11}` (chapter 5 measures them).
+    derivative; it uses the sixth-order stencil
+    :math:`[g(x{+}3h) - 9g(x{+}2h) + 45g(x{+}h) - 45g(x{-}h) + 9g(x{-}2h) - g(x{-}3h)] / 60h`,
+    truncation :math:`O(h^6)`, rounding :math:`O(\varepsilon|\nabla f|/h)`. The step
+    :math:`h \propto \varepsilon^{1/6}` is a little above the balance point
+    :math:`\varepsilon^{1/7}`, because the high derivatives of saturating functions such as
+    tanh are large: relative errors of :math:`10^{-14}` to a few :math:`10^{-12}`.
     The result is symmetric only up to these errors; it is not symmetrized, so
     :math:`\|H - H^\top\|` shows the error.
 
@@ -435,7 +444,7 @@ def hessian(
     ----------
     f : callable
         Maps an array of ``x``'s shape to a real scalar. Evaluated about :math:`4n^2`
-        times (``central``, ``complex``) or :math:`(n+1)^2` times (``forward``).
+        times (``central``), :math:`6n^2` times (``complex``) or :math:`(n+1)^2` times (``forward``).
     x : array_like of any shape
         The point, finite.
     method : {'central', 'forward', 'complex'}
@@ -465,7 +474,7 @@ def hessian(
     _scalar_only(fx, "hessian")
     eps = _eps(arr.dtype, fx.dtype)
     n = arr.size
-    power = {"forward": 1 / 3, "central": 1 / 4, "complex": 1 / 5}[method]
+    power = {"forward": 1 / 3, "central": 1 / 4, "complex": 1 / 6}[method]
     steps = _steps(arr, step, power, eps)
     shape = fx.shape
     real_f = _evaluators(f, shape, arr.shape, False)
@@ -478,7 +487,7 @@ def hessian(
         def grad_at(y: np.ndarray, moves: tuple[_Move, ...]) -> np.ndarray:
             return _difference(complex_f, y.astype(ctype), "complex", inner_steps, None, moves)[0]
 
-        H = _difference(grad_at, arr, "central4", steps, None, ())
+        H = _difference(grad_at, arr, "central6", steps, None, ())
         if H.size and not np.any(H):
             _check_complex_result(grad_at(arr, ()).reshape(1, -1), f, arr, fx, eps, "the gradient")
     else:
@@ -825,8 +834,11 @@ def gradient_check(
     correct gradient gives :math:`\max_k r_k` of about :math:`10^{-9}` or less with
     ``'central'`` and about :math:`10^{-15}` with ``'complex'``; a wrong one gives
     values near 1. Where the true gradient is 0 the numeric noise makes :math:`r_k`
-    near 1 even for a correct gradient; pass ``floor`` (e.g. ``1e-7`` times the
-    gradient's scale) to measure such coordinates absolutely. Derived in chapter 5.
+    near 1 even for a correct gradient; pass ``floor`` to measure such coordinates
+    absolutely. It must exceed the central difference's noise, about
+    :math:`\varepsilon |f(x)| / h \approx 10^{-11}|f(x)|` in float64, so ``1e-3`` times the
+    largest gradient entry is a safe choice for a network's loss (chapter 4 uses it).
+    Derived in chapter 5.
 
     Parameters
     ----------

@@ -211,9 +211,9 @@ def test_gradient_matches_sympy(case: Case, method: str, tol: float, rng: np.ran
     assert rel_err(g, _sympy_jacobian(case, x)) < tol
 
 
-# The complex-step Hessian still takes one real (fourth-order) difference of exact gradients,
-# so it is not exact: about 1e-13 typically, 1e-11 at worst on these functions.
-@pytest.mark.parametrize(("method", "tol"), [("forward", 1e-4), ("central", 1e-6), ("complex", 1e-10)])
+# The complex-step Hessian still takes one real (sixth-order) difference of exact gradients,
+# so it is not exact: 1e-14 to 1e-13 typically, a few 1e-12 at worst on these functions.
+@pytest.mark.parametrize(("method", "tol"), [("forward", 1e-4), ("central", 1e-6), ("complex", 1e-11)])
 @pytest.mark.parametrize("case", SCALAR_CASES, ids=lambda c: c.name)
 def test_hessian_matches_sympy(case: Case, method: str, tol: float, rng: np.random.Generator) -> None:
     for _ in range(2):
