@@ -30,23 +30,14 @@ model's input.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from mlmath import activations
-from mlmath._validation import as_float_array
+from mlmath._validation import as_float_array, check_int
 
 __all__ = ["Activation", "Dense", "Layer"]
 
 
-def _check_int(value: object, name: str, minimum: int) -> int:
-    """Return ``value`` as an int, raising unless it is an integer >= ``minimum`` (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}; got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
 
 
 def _check_dtype(dtype: object) -> np.dtype:
@@ -144,7 +135,7 @@ class Layer:
         dtype : float32 or float64, default float64
             The parameters' dtype; inputs of another dtype are cast to it by ``forward``.
         """
-        n_in = _check_int(n_in, "n_in", 1)
+        n_in = check_int(n_in, "n_in", 1)
         if rng is not None and not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator or None; got {type(rng).__name__}")
         dt = _check_dtype(dtype)
@@ -293,11 +284,11 @@ class Dense(Layer):
         name: str | None = None,
     ) -> None:
         super().__init__(name)
-        self.units = _check_int(units, "units", 1)
-        self.input_dim = None if input_dim is None else _check_int(input_dim, "input_dim", 1)
+        self.units = check_int(units, "units", 1)
+        self.input_dim = None if input_dim is None else check_int(input_dim, "input_dim", 1)
         self.kernel_initializer = _lookup(_KERNEL_INITIALIZERS, kernel_initializer, "kernel_initializer")
         self.bias_initializer = _lookup(_BIAS_INITIALIZERS, bias_initializer, "bias_initializer")
-        self.seed = None if seed is None else _check_int(seed, "seed", 0)
+        self.seed = None if seed is None else check_int(seed, "seed", 0)
         if self.input_dim is not None:
             self.n_in = self.input_dim
 

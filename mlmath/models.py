@@ -27,10 +27,10 @@ import numpy as np
 
 from mlmath import losses as _losses
 from mlmath import optim as _optim
-from mlmath._validation import as_float_array, check_in_range
+from mlmath._validation import as_float_array, check_in_range, check_int
 from mlmath.activations import _sigmoid, _softmax, _softmax_vjp
 from mlmath.data import train_validation_split
-from mlmath.layers import Activation, Dense, Layer, _check_dtype, _check_int, _features_error
+from mlmath.layers import Activation, Dense, Layer, _check_dtype, _features_error
 from mlmath.optim import _split
 
 __all__ = ["History", "Sequential", "accuracy"]
@@ -148,6 +148,18 @@ class Sequential:
         global random state).
     name : str, default "sequential"
 
+    Attributes
+    ----------
+    optimizer : Optimizer or None
+        The optimizer given to :meth:`compile` (``None`` before).
+    loss : Loss or None
+        The loss given to :meth:`compile`, e.g. ``MeanSquaredError()``; its
+        ``value_and_grad(Y, P)`` gives the loss and :math:`\partial L/\partial P` (chapter 4).
+    metrics : list of str
+        The metrics given to :meth:`compile`.
+    history : History or None
+        What the last :meth:`fit` returned.
+
     Notes
     -----
     **Building.** The weights are created at the first call that needs them: ``fit``,
@@ -184,7 +196,7 @@ class Sequential:
         if not isinstance(name, str):
             raise TypeError(f"name must be a string; got {type(name).__name__}")
         self.name = name
-        self.seed = None if seed is None else _check_int(seed, "seed", 0)
+        self.seed = None if seed is None else check_int(seed, "seed", 0)
         self._rng = np.random.default_rng(self.seed)
         self._layers: list[Layer] = []
         self._dtype: np.dtype | None = None
@@ -286,7 +298,7 @@ class Sequential:
                     "the input width is unknown: give the first layer input_dim (Dense(64, input_dim=20)), "
                     "call build(input_dim), or call fit/predict, which take it from X"
                 )
-        n_in = _check_int(input_dim, "input_dim", 1)
+        n_in = check_int(input_dim, "input_dim", 1)
         if self.built:
             if n_in != self.input_dim or dt != self._dtype:
                 raise ValueError(
@@ -567,14 +579,14 @@ class Sequential:
             state are restored to their values before the call.
         """
         self._require_compiled("fit")
-        epochs = _check_int(epochs, "epochs", 1)
-        batch_size = _check_int(batch_size, "batch_size", 1)
+        epochs = check_int(epochs, "epochs", 1)
+        batch_size = check_int(batch_size, "batch_size", 1)
         split = check_in_range(validation_split, "validation_split", 0.0, 1.0)
         if not isinstance(shuffle, bool | np.bool_):
             raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
         if isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral) or verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2; got {verbose!r}")
-        rng = self._rng if seed is None else np.random.default_rng(_check_int(seed, "seed", 0))
+        rng = self._rng if seed is None else np.random.default_rng(check_int(seed, "seed", 0))
         X, Y = self._check_XY(X, Y)
         if validation_data is not None:
             if split > 0:
@@ -612,15 +624,16 @@ class Sequential:
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 for epoch in range(1, epochs + 1):
-                    if shuffle:
-                        order = rng.permutation(m)
-                        Xe, Ye = X_train[order], Y_train[order]
-                    else:
-                        Xe, Ye = X_train, Y_train
+                    # Gather each batch's rows when it is needed: a shuffled copy of the whole
+                    # training set per epoch would cost as much as many steps on large data.
+                    order = rng.permutation(m) if shuffle else None
                     loss_sum, correct = 0.0, 0
                     for step in range(1, steps + 1):
-                        lo = (step - 1) * batch_size
-                        Xb, Yb = Xe[lo : lo + batch_size], Ye[lo : lo + batch_size]
+                        rows = slice((step - 1) * batch_size, step * batch_size)
+                        if order is None:
+                            Xb, Yb = X_train[rows], Y_train[rows]
+                        else:
+                            Xb, Yb = X_train[order[rows]], Y_train[order[rows]]
                         P = self._forward(Xb)
                         value = self._loss_and_backward(Yb, P)
                         if not math.isfinite(value):
@@ -685,7 +698,7 @@ class Sequential:
             model.evaluate(X, Y)`` works); the loss alone, as a float, without metrics.
         """
         self._require_compiled("evaluate")
-        batch_size = _check_int(batch_size, "batch_size", 1)
+        batch_size = check_int(batch_size, "batch_size", 1)
         if isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral) or verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2; got {verbose!r}")
         X, Y = self._check_XY(X, Y)
@@ -713,7 +726,7 @@ class Sequential:
         numpy.ndarray of shape (m, n_out), in the model's dtype
             For a final softmax: one row of class probabilities per sample.
         """
-        batch_size = _check_int(batch_size, "batch_size", 1)
+        batch_size = check_int(batch_size, "batch_size", 1)
         X = self._check_X(X)
         self._ensure_built(X.shape[1], X.dtype)
         (X,) = self._cast(X)
