@@ -1,6 +1,6 @@
 r"""Data helpers: one-hot labels, Keras's validation split, and small synthetic data sets.
 
-Used in chapter 9. The generators take a ``seed`` (an int, or ``None`` for fresh entropy) and
+Used in chapters 4, 5, 7, 8 and 9. The generators take a ``seed`` (an int, or ``None`` for fresh entropy) and
 never touch numpy's global random state.
 """
 
@@ -30,7 +30,7 @@ def to_categorical(y: np.ndarray, num_classes: int | None = None, dtype: object 
     :math:`y_k`. Like Keras 3, the result is float64 by default, and a trailing axis of length
     1 in ``y`` (a column of labels) is dropped first. Unlike Keras, labels that are negative,
     not whole numbers, or not below ``num_classes`` raise an error instead of being truncated
-    or wrapped around. Used in chapters 3 and 9.
+    or wrapped around. Used in chapters 4, 8 and 9.
 
     Parameters
     ----------
@@ -141,7 +141,7 @@ def random_classification(
     ``X`` has entries drawn from :math:`U[0, 1)`, and each label is drawn uniformly from
     ``num_classes`` classes, independently of ``X``, so there is nothing to learn: a model can
     only memorize its training rows, and on new rows it is right with probability
-    :math:`1/\text{num\_classes}`. Chapter 9 explains what the article's accuracy means.
+    :math:`1/\text{num\_classes}`. Chapter 9 explains what the article's accuracy means; chapters 5 and 7 use it too.
 
     Parameters
     ----------
@@ -177,7 +177,7 @@ def spirals(
     radii :math:`r` evenly spaced in :math:`[0, 1]`, at angles
     :math:`\varphi = 2\pi k / K + 4r + \sigma\varepsilon` with :math:`\varepsilon \sim N(0, 1)`
     and :math:`\sigma` = ``noise``. The rows are then shuffled (with the same generator), so a
-    Keras-style validation split, which takes the last rows, sees every class. Used in chapter 9.
+    Keras-style validation split, which takes the last rows, sees every class. Used in chapters 7, 8 and 9.
 
     Parameters
     ----------

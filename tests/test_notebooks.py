@@ -85,5 +85,27 @@ def test_chapter_follows_the_arc(path: Path) -> None:
     ), f"{path.name}: no figure"
     assert re.search(r"^#+ .*Exercises", markdown, flags=re.M), f"{path.name}: no Exercises section"
     assert ":class: dropdown" in markdown, f"{path.name}: no solution hidden behind a toggle"
-    ignored = [c for c in code_cells(nb) if source(c).lstrip().startswith("# NBVAL_IGNORE_OUTPUT")]
+    ignored = [
+        c
+        for c in code_cells(nb)
+        if source(c).lstrip().startswith("# NBVAL_IGNORE_OUTPUT")
+        or "nbval-ignore-output" in c.get("metadata", {}).get("tags", [])
+    ]
     assert len(ignored) <= 3, f"{path.name}: {len(ignored)} cells escape nbval; keep it to timings"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_exercise_answers_stay_hidden(path: Path) -> None:
+    """A solution's output is its answer: code cells in the Exercises section hide input and output."""
+    in_exercises = False
+    for i, cell in enumerate(load(path)["cells"]):
+        if cell["cell_type"] == "markdown":
+            headings = re.findall(r"^(#+) (.*)$", source(cell), flags=re.M)
+            for level, title in headings:
+                if len(level) <= 2:
+                    in_exercises = "Exercises" in title
+        elif in_exercises and cell.get("outputs"):
+            tags = cell.get("metadata", {}).get("tags", [])
+            assert "hide-cell" in tags or "remove-cell" in tags or "remove-output" in tags, (
+                f"{path.name} cell {i}: an exercise's code cell shows its output; tag it hide-cell"
+            )
