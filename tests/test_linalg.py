@@ -1,16 +1,15 @@
 """Tests of mlmath.linalg: the affine map, its derivatives, its FLOP count, vec/unvec.
 
 References are plain numpy expressions, loops over samples, and central finite differences
-(a small helper below), never values taken from the code under test.
+(mlmath.calculus, itself checked against sympy), never values taken from the code under test.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pytest
 
+from mlmath.calculus import gradient, jacobian
 from mlmath.linalg import (
     AffineFlops,
     AffineJacobians,
@@ -24,29 +23,12 @@ from mlmath.linalg import (
 
 SHAPES = [(1, 1), (3, 2), (2, 3), (5, 7), (20, 64)]  # (n_in, n_out)
 BATCHES = [1, 4, 9]
+H = 1e-6  # step of the central differences
 
 
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20240601)
-
-
-def central_jacobian(f: Callable[[np.ndarray], np.ndarray], p: np.ndarray, h: float = 1e-6) -> np.ndarray:
-    """Jacobian of ``f`` at the 1-D point ``p`` by central differences, shape (f(p).size, p.size)."""
-    p = np.asarray(p, dtype=np.float64)
-    columns = []
-    for k in range(p.size):
-        e = np.zeros_like(p)
-        e[k] = h
-        columns.append((np.ravel(f(p + e)) - np.ravel(f(p - e))) / (2 * h))
-    return np.stack(columns, axis=1)
-
-
-def central_gradient(f: Callable[[np.ndarray], float], p: np.ndarray, h: float = 1e-6) -> np.ndarray:
-    """Gradient of the scalar ``f`` at ``p`` (any shape) by central differences, shape of ``p``."""
-    flat = np.asarray(p, dtype=np.float64).ravel()
-    jac = central_jacobian(lambda q: np.atleast_1d(f(q.reshape(np.shape(p)))), flat, h)
-    return jac[0].reshape(np.shape(p))
 
 
 def random_layer(rng: np.random.Generator, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
@@ -182,9 +164,9 @@ def test_affine_backward_matches_finite_differences(rng, n_in, n_out, batch):
     assert dW.shape == W.shape
     assert db.shape == b.shape
     tol = {"rtol": 1e-6, "atol": 1e-7}
-    np.testing.assert_allclose(dX, central_gradient(lambda p: loss(p, W, b), X), **tol)
-    np.testing.assert_allclose(dW, central_gradient(lambda p: loss(X, p, b), W), **tol)
-    np.testing.assert_allclose(db, central_gradient(lambda p: loss(X, W, p), b), **tol)
+    np.testing.assert_allclose(dX, gradient(lambda p: loss(p, W, b), X, h=H), **tol)
+    np.testing.assert_allclose(dW, gradient(lambda p: loss(X, p, b), W, h=H), **tol)
+    np.testing.assert_allclose(db, gradient(lambda p: loss(X, W, p), b, h=H), **tol)
 
 
 @pytest.mark.parametrize(("n_in", "n_out"), SHAPES)
@@ -215,7 +197,7 @@ def test_affine_backward_mean_loss_scale(rng):
     X = rng.standard_normal((batch, n_in))
     G = rng.standard_normal((batch, n_out))
     _, dW, _ = affine_backward(G / batch, X, W)
-    numeric = central_gradient(lambda p: float(np.mean(np.sum(G * affine(X, p, b), axis=1))), W)
+    numeric = gradient(lambda p: float(np.mean(np.sum(G * affine(X, p, b), axis=1))), W, h=H)
     np.testing.assert_allclose(dW, numeric, rtol=1e-6, atol=1e-8)
 
 
@@ -264,9 +246,9 @@ def test_affine_jacobians_match_finite_differences(rng, n_in, n_out):
     assert J.dz_db.shape == (n_out, n_out)
     assert J.dz_dvecW.shape == (n_out, n_out * n_in)
     tol = {"rtol": 1e-7, "atol": 1e-8}
-    np.testing.assert_allclose(J.dz_dx, central_jacobian(lambda p: affine(p, W, b), x), **tol)
-    np.testing.assert_allclose(J.dz_db, central_jacobian(lambda p: affine(x, W, p), b), **tol)
-    np.testing.assert_allclose(J.dz_dvecW, central_jacobian(lambda p: affine(x, unvec(p, W.shape), b), vec(W)), **tol)
+    np.testing.assert_allclose(J.dz_dx, jacobian(lambda p: affine(p, W, b), x, h=H), **tol)
+    np.testing.assert_allclose(J.dz_db, jacobian(lambda p: affine(x, W, p), b, h=H), **tol)
+    np.testing.assert_allclose(J.dz_dvecW, jacobian(lambda p: affine(x, unvec(p, W.shape), b), vec(W), h=H), **tol)
 
 
 def test_affine_jacobians_index_form(rng):

@@ -1,9 +1,9 @@
 """Tests of mlmath.rnn: forward pass, full and truncated BPTT, gradient clipping, the training loop.
 
 References are written here independently: a plain loop-over-time forward pass in batch-major
-layout, central finite differences of it, and a "stop-gradient" formulation of truncated BPTT
-whose finite differences give the truncated gradient. No expected value is taken from the code
-under test.
+layout, central finite differences of it (mlmath.calculus, itself checked against sympy), and a
+"stop-gradient" formulation of truncated BPTT whose finite differences give the truncated gradient.
+No expected value is taken from the code under test.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from mlmath.calculus import gradient
 from mlmath.rnn import (
     RNN,
     RNNGradients,
@@ -32,6 +33,7 @@ from mlmath.rnn import (
 
 NAMES = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
 MODES = ("many_to_many", "many_to_one")
+STEP = 1e-6  # of the central differences (mlmath.calculus.gradient)
 
 
 @pytest.fixture
@@ -103,22 +105,6 @@ def ref_truncated_loss(
     return total
 
 
-def central_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-6) -> np.ndarray:
-    """Gradient of scalar f at x (any shape) by central differences."""
-    x = np.array(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    flat, gf = x.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
-        fp = f(x)
-        flat[i] = old - h
-        fm = f(x)
-        flat[i] = old
-        gf[i] = (fp - fm) / (2 * h)
-    return g
-
-
 def rel_error(a: np.ndarray, b: np.ndarray) -> float:
     """max |a - b| relative to the larger of the two arrays' max magnitude."""
     scale = max(np.max(np.abs(a)), np.max(np.abs(b)), 1e-12)
@@ -130,8 +116,8 @@ def replace(p: RNNParams, name: str, value: np.ndarray) -> RNNParams:
 
 
 def numeric_grads(loss: Callable[[RNNParams, np.ndarray], float], p: RNNParams, h0: np.ndarray) -> dict:
-    out = {name: central_gradient(lambda v, n=name: loss(replace(p, n, v), h0), getattr(p, name)) for name in NAMES}
-    out["h0"] = central_gradient(lambda v: loss(p, v), h0)
+    out = {name: gradient(lambda v, n=name: loss(replace(p, n, v), h0), getattr(p, name), h=STEP) for name in NAMES}
+    out["h0"] = gradient(lambda v: loss(p, v), h0, h=STEP)
     return out
 
 
@@ -207,14 +193,14 @@ def test_bptt_shared_h0_gradient_sums_over_batch(rng) -> None:
     h = 0.5 * rng.standard_normal(4)
     _, g = bptt(p, X, Y, h)
     assert g.h0.shape == (4,)
-    num = central_gradient(lambda v: ref_loss(p, X, Y, v, "many_to_many"), h)
+    num = gradient(lambda v: ref_loss(p, X, Y, v, "many_to_many"), h, h=STEP)
     assert rel_error(g.h0, num) < 1e-6
 
 
 def test_bptt_without_h0_returns_batch_shaped_h0_gradient(rng) -> None:
     p, X, Y, _ = make_case(rng, 2, 3)
     _, g = bptt(p, X, Y)
-    num = central_gradient(lambda v: ref_loss(p, X, Y, v, "many_to_many"), np.zeros((2, 4)))
+    num = gradient(lambda v: ref_loss(p, X, Y, v, "many_to_many"), np.zeros((2, 4)), h=STEP)
     assert g.h0.shape == (2, 4)
     assert rel_error(g.h0, num) < 1e-6
 
@@ -497,7 +483,7 @@ def test_model_forward_shapes_and_gradients_agree_with_functions(rng, mode) -> N
     assert model.loss(X, Y) == pytest.approx(loss, rel=1e-12)
     with pytest.raises(ValueError, match="Y must have shape"):
         model.loss(X, Y[..., :2])
-    num = central_gradient(lambda v: ref_loss(replace(model.params, "W_hh", v), X, Y, np.zeros(5), mode), model.W_hh)
+    num = gradient(lambda v: ref_loss(replace(model.params, "W_hh", v), X, Y, np.zeros(5), mode), model.W_hh, h=STEP)
     assert rel_error(g.W_hh, num) < 1e-6
     _, g_t = model.loss_and_gradients(X, Y, truncate=2)
     _, g_tf = truncated_bptt(model.params, X, Y, 2, mode=mode)
@@ -611,5 +597,5 @@ def test_truncated_shared_h0_gradient_is_batch_sum(rng, k) -> None:
     _, g_rows = truncated_bptt(p, X, Y, k, np.tile(h, (3, 1)))
     assert g_shared.h0.shape == (4,)
     np.testing.assert_allclose(g_shared.h0, g_rows.h0.sum(axis=0), rtol=1e-12, atol=1e-15)
-    num = central_gradient(lambda v: ref_truncated_loss(p, v, (p, h), X, Y, "many_to_many", k), h)
+    num = gradient(lambda v: ref_truncated_loss(p, v, (p, h), X, Y, "many_to_many", k), h, h=STEP)
     assert rel_error(g_shared.h0, num) < 1e-6
