@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from benchmarks.timing import compare
+from benchmarks.timing import compare, torch_or_none
 from mlmath.calculus import hvp
 from mlmath.data import random_classification
 from mlmath.layers import Activation, Dense
@@ -115,15 +115,10 @@ def torch_contenders(model: Sequential, X: np.ndarray, Y: np.ndarray, v: np.ndar
 
 
 def main() -> None:
-    try:
-        import torch
-
-        torch.set_num_threads(2)
-        have_torch = True
+    torch = torch_or_none()
+    have_torch = torch is not None
+    if have_torch:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")
-    except ImportError:
-        have_torch = False
-        print("torch is not installed: timing mlmath alone")
     grad_work, hvp_work = multiply_adds(WIDTHS)
     print(
         f"network {'-'.join(map(str, WIDTHS))}, batch {ROWS}, mean squared error; matrix products: "

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from benchmarks.timing import compare
+from benchmarks.timing import compare, torch_or_none
 from mlmath.rnn import bptt, init_params
 
 BATCH, FEATURES, HIDDEN, OUTPUTS = 32, 32, 128, 32
@@ -52,15 +52,10 @@ def torch_pass(T: int, rng: np.random.Generator, dtype: type) -> Callable[[], ob
 
 
 def main() -> None:
-    try:
-        import torch
-
-        torch.set_num_threads(2)
-        have_torch = True
+    torch = torch_or_none()
+    have_torch = torch is not None
+    if have_torch:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")
-    except ImportError:
-        have_torch = False
-        print("torch is not installed: timing mlmath alone")
     print(f"batch {BATCH}, features {FEATURES}, hidden {HIDDEN}, outputs {OUTPUTS}; forward + full BPTT")
     header = f"{'dtype':>7} {'T':>5} {'mlmath ms':>10} {'per step us':>12}"
     if have_torch:

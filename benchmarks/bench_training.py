@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.timing import compare
+from benchmarks.timing import compare, torch_or_none
 from mlmath.data import random_classification, to_categorical
 from mlmath.layers import Activation, Dense
 from mlmath.losses import CategoricalCrossentropy, MeanSquaredError
@@ -407,17 +407,11 @@ def _table(title: str, rows: list[tuple[str, dict[str, float]]], steps: int, uni
 
 
 def main() -> None:
-    try:
-        import torch
-
-        torch.set_num_threads(2)
-        have_torch = True
-        torch_version = f"torch {torch.__version__}, {torch.get_num_threads()} threads (1-thread rows for reference)"
-    except ImportError:
-        have_torch = False
-        torch_version = "torch is not installed: timing mlmath alone"
     print(environment())
-    print(torch_version, flush=True)
+    torch = torch_or_none()
+    have_torch = torch is not None
+    if have_torch:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads (1-thread rows for reference)", flush=True)
     t0 = time.perf_counter()
 
     # 1. the article's program

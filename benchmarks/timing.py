@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
 
@@ -24,3 +25,14 @@ def compare(contenders: dict[str, Callable[[], object]], repeats: int = 5, numbe
         for name, fn in contenders.items():
             best[name] = min(best[name], best_time(fn, repeats=1, number=number))
     return best
+
+
+def torch_or_none(threads: int = 2) -> object | None:
+    """Import PyTorch set to ``threads`` threads, or return ``None`` (and say so) when it is missing."""
+    try:
+        torch = importlib.import_module("torch")
+    except ImportError:
+        print("torch is not installed: timing mlmath alone")
+        return None
+    torch.set_num_threads(threads)
+    return torch
