@@ -216,6 +216,8 @@ def _difference(
             taken = float(xp.flat[k]) - float(xm.flat[k])
             low = fun(xm, (*moves, (k, -hk, False)))
         else:
+            if base is None:  # every caller passes base = fun(x) for method='forward'
+                raise ValueError("method='forward' needs base, the value of fun at x")
             taken = float(xp.flat[k]) - float(x.flat[k])
             low = base
         if taken == 0.0:
@@ -804,7 +806,8 @@ class GradientCheck(NamedTuple):
 
     max_rel_error: float
     r"""The largest relative error :math:`\max_k r_k` over all coordinates."""
-    index: tuple[int, ...]
+    # A field named like tuple.index shadows that method; mypy flags any such NamedTuple field.
+    index: tuple[int, ...]  # type: ignore[assignment]
     """Where it occurs, an index into ``x`` (``()`` for a scalar ``x``)."""
     analytic: float
     """The analytic gradient (from ``grad_f``) at ``index``."""

@@ -30,6 +30,8 @@ model's input.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from mlmath import activations
@@ -114,7 +116,7 @@ class Layer:
         self.dtype: np.dtype | None = None
         self.built = False
         self._cache: tuple[np.ndarray, ...] | None = None
-        self._r_cache: tuple[np.ndarray | None, ...] | None = None
+        self._r_cache: tuple[np.ndarray, ...] | None = None
 
     # -- interface ----------------------------------------------------------------------------
 
@@ -151,7 +153,7 @@ class Layer:
         if not self.built:
             self.build(X.shape[1], None, X.dtype)
         elif X.shape[1] != self.n_in:
-            raise _features_error(type(self).__name__, X.shape[1], self.n_in)
+            raise _features_error(type(self).__name__, X.shape[1], self._built_n_in())
         return self._forward(X.astype(self.dtype, copy=False))
 
     def backward(self, dA: np.ndarray) -> np.ndarray:
@@ -167,11 +169,34 @@ class Layer:
             raise ValueError(
                 f"dA must have the shape of the last forward output, {expected}; got shape {dA.shape}"
             )
-        return self._backward(dA.astype(self.dtype, copy=False), True)
+        dX = self._backward(dA.astype(self.dtype, copy=False), True)
+        if dX is None:  # _backward returns None only when asked not to (input_grad=False)
+            raise RuntimeError(f"{type(self).__name__}._backward returned no input gradient")
+        return dX
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         """Same as :meth:`forward`."""
         return self.forward(X)
+
+    # -- state accessors (narrow the Optionals that build and forward fill in) -------------
+
+    def _built_n_in(self) -> int:
+        """The input width ``build`` stored."""
+        if self.n_in is None:
+            raise RuntimeError(f"call {type(self).__name__}.build(n_in) before using its input width")
+        return self.n_in
+
+    def _cached(self) -> tuple[np.ndarray, ...]:
+        """The arrays the last forward pass kept for the backward pass."""
+        if self._cache is None:
+            raise RuntimeError(f"call {type(self).__name__}.forward(X) before backward(dA)")
+        return self._cache
+
+    def _r_cached(self) -> tuple[np.ndarray, ...]:
+        """The stacks the last ``_r_forward`` kept for ``_r_backward``."""
+        if self._r_cache is None:
+            raise RuntimeError(f"call {type(self).__name__}._r_forward(XX, V) before _r_backward")
+        return self._r_cache
 
     @property
     def output_dim(self) -> int | None:
@@ -327,13 +352,13 @@ class Dense(Layer):
         with ``dZ`` of shape ``(m, n_out)``: ``dW`` is ``(n_out, n_in)`` like ``W``, ``db`` sums
         ``dZ`` over the batch, ``dX`` is ``(m, n_in)`` like ``X``.
         """
-        (X,) = self._cache
+        (X,) = self._cached()
         np.matmul(dZ.T, X, out=self.grads["W"])
         dZ.sum(axis=0, out=self.grads["b"])
         return dZ @ self.params["W"] if input_grad else None
 
     def _output_shape_of_cache(self) -> tuple[int, int]:
-        return (self._cache[0].shape[0], self.units)
+        return (self._cached()[0].shape[0], self.units)
 
     def _hvp_unsupported(self) -> str | None:
         return None
@@ -380,7 +405,7 @@ class Dense(Layer):
         ``[X, R{X}]``) and ``R{db}`` are written into ``out["W"]`` and ``out["b"]``. Returns
         ``[R{dX}, dX]`` if ``input_grad``.
         """
-        (XX,) = self._r_cache
+        (XX,) = self._r_cached()
         k, m, n_in = XX.shape
         np.matmul(GG[:k].reshape(k * m, self.units).T, XX.reshape(k * m, n_in), out=out["W"])
         GG[0].sum(axis=0, out=out["b"])
@@ -439,6 +464,7 @@ class Activation(Layer):
     def __init__(self, activation: str | activations.ActivationFunction, name: str | None = None) -> None:
         super().__init__(name)
         self.activation = activations.get(activation)
+        self._r_D1: np.ndarray | None = None  # f'(Z) (relu: the mask Z > 0) from the last _r_forward
 
     def compute_output_dim(self, n_in: int) -> int:
         """Same width as the input."""
@@ -450,11 +476,11 @@ class Activation(Layer):
         return A
 
     def _backward(self, dA: np.ndarray, input_grad: bool) -> np.ndarray:
-        Z, A = self._cache
+        Z, A = self._cached()
         return self.activation.backward(Z, A, dA)
 
     def _output_shape_of_cache(self) -> tuple[int, int]:
-        return self._cache[1].shape
+        return self._cached()[1].shape
 
     def _hvp_unsupported(self) -> str | None:
         name = self.activation.name
@@ -474,7 +500,7 @@ class Activation(Layer):
         """
         name = self.activation.name
         Z = ZZ[0]
-        D1 = None
+        D1: np.ndarray | None = None
         if name == "linear":
             AA = ZZ
         elif name == "relu":
@@ -490,10 +516,11 @@ class Activation(Layer):
                 elif name == "log_softmax":
                     np.subtract(RZ, (np.exp(A) * RZ).sum(axis=-1, keepdims=True), out=AA[1])
                 else:
-                    D1 = _R_DERIVATIVES[name][0](A)
+                    D1 = _r_derivatives(name)[0](A)
                     np.multiply(RZ, D1, out=AA[1])
         self._cache = (Z, AA[0])
-        self._r_cache = (ZZ, AA, D1)
+        self._r_cache = (ZZ, AA)
+        self._r_D1 = D1
         return AA
 
     def _r_backward(
@@ -520,12 +547,12 @@ class Activation(Layer):
         log-softmax, from :math:`dz = g - s\,(\mathbf{1}^\top g)`:
         :math:`R\{dz\} = R\{g\} - s\,(\mathbf{1}^\top R\{g\}) - (s \odot R\{y\})(\mathbf{1}^\top g)`.
         """
-        ZZ, AA, D1 = self._r_cache
+        ZZ, AA = self._r_cached()
         name = self.activation.name
         if name == "linear":
             return GG
         if name == "relu":
-            return np.multiply(GG, D1, out=GG)
+            return np.multiply(GG, self._r_first_derivative(), out=GG)
         Rg, g = GG
         A, RA = AA
         if name == "softmax":
@@ -544,7 +571,8 @@ class Activation(Layer):
             Rg -= S * RA * g_sum
             g -= S * g_sum
             return GG
-        term = _R_DERIVATIVES[name][1](A, D1) * ZZ[1] * g  # f''(Z) ⊙ R{Z} ⊙ dA
+        D1 = self._r_first_derivative()
+        term = _r_derivatives(name)[1](A, D1) * ZZ[1] * g  # f''(Z) ⊙ R{Z} ⊙ dA
         GG *= D1
         Rg += term
         return GG
@@ -569,13 +597,23 @@ class Activation(Layer):
         """
         return super().backward(dA)
 
+    def _r_first_derivative(self) -> np.ndarray:
+        """``f'(Z)`` kept by ``_r_forward`` for relu and the curved elementwise activations."""
+        if self._r_D1 is None:
+            raise RuntimeError(
+                f"Activation({self.activation.name!r}) has no f'(Z) from _r_forward; call _r_forward(ZZ, V) first"
+            )
+        return self._r_D1
+
     def __repr__(self) -> str:
         return f"Activation({self.activation.name!r})"
 
 
 # The elementwise activations with a curved graph: (f'(Z) from A = f(Z), f''(Z) from A and f'(Z));
 # None for linear and relu (f'' = 0; relu's f' is the mask Z > 0) and for the row-wise softmaxes.
-_R_DERIVATIVES: dict[str, tuple | None] = {
+_FirstDerivative = Callable[[np.ndarray], np.ndarray]
+_SecondDerivative = Callable[[np.ndarray, np.ndarray], np.ndarray]
+_R_DERIVATIVES: dict[str, tuple[_FirstDerivative, _SecondDerivative] | None] = {
     "linear": None,
     "relu": None,
     "sigmoid": (lambda A: A * (1 - A), lambda A, D1: D1 * (1 - 2 * A)),
@@ -583,3 +621,11 @@ _R_DERIVATIVES: dict[str, tuple | None] = {
     "softmax": None,
     "log_softmax": None,
 }
+
+
+def _r_derivatives(name: str) -> tuple[_FirstDerivative, _SecondDerivative]:
+    """``(f', f'')`` of the curved elementwise activation ``name`` (sigmoid or tanh)."""
+    pair = _R_DERIVATIVES.get(name)
+    if pair is None:
+        raise ValueError(f"activation {name!r} has no entry (f', f'') in _R_DERIVATIVES")
+    return pair

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from mlmath import losses as _losses
 from mlmath import optim as _optim
@@ -237,7 +238,7 @@ class Sequential:
                 name = f"{base}_{k}"
             layer.name = name
         if self.built:
-            self._build_layer(layer, self._layers[-1].output_dim, self._dtype)
+            self._build_layer(layer, self._output_width(), self._built_dtype())
         self._layers.append(layer)
         if self.built:
             self._pack()
@@ -261,6 +262,17 @@ class Sequential:
     def input_dim(self) -> int | None:
         """Number of input features, if known (from the build or the first layer's ``input_dim``)."""
         return self._layers[0].n_in if self._layers else None
+
+    def _built_dtype(self) -> np.dtype:
+        """The weights' dtype, once built."""
+        if self._dtype is None:
+            raise RuntimeError("call build(input_dim) (or fit or predict) before using the weights' dtype")
+        return self._dtype
+
+    def _output_width(self) -> int:
+        """Width of the last layer's output, once the layers are built."""
+        last = self._layers[-1]
+        return last.compute_output_dim(last._built_n_in())
 
     def _widths(self, n_in: int) -> list[int]:
         widths = [n_in]
@@ -312,7 +324,7 @@ class Sequential:
         n = n_in
         for layer in self._layers:
             self._build_layer(layer, n, dt)
-            n = layer.output_dim
+            n = layer.compute_output_dim(n)
         self._dtype = dt
         self._pack()
 
@@ -392,7 +404,13 @@ class Sequential:
         if n_in is None:
             raise ValueError("count_params needs the input width: give the first layer input_dim or build the model")
         widths = self._widths(n_in)
-        return sum(_layer_param_count(layer, w) for layer, w in zip(self._layers, widths, strict=False))
+        total = 0
+        for layer, w in zip(self._layers, widths, strict=False):
+            count = _layer_param_count(layer, w)
+            if count is None:
+                raise ValueError(f"count_params cannot count the parameters of the unbuilt layer {layer.name}")
+            total += count
+        return total
 
     # -- compile ----------------------------------------------------------------------------------
 
@@ -435,12 +453,20 @@ class Sequential:
 
     # -- checks shared by fit, evaluate, predict, loss_and_gradients --------------------------
 
-    def _require_compiled(self, method: str) -> None:
+    def _require_compiled(self, method: str) -> tuple[_losses.Loss, _optim.Optimizer]:
+        """The loss and optimizer from :meth:`compile`; a clear error before ``method`` if there are none."""
         if self.loss is None or self.optimizer is None:
             raise RuntimeError(
                 f"call compile(optimizer, loss) before {method}(), e.g. "
                 "model.compile(optimizer=Adam(learning_rate=0.001), loss=MeanSquaredError(), metrics=['accuracy'])"
             )
+        return self.loss, self.optimizer
+
+    def _compiled_loss(self) -> _losses.Loss:
+        """The loss from :meth:`compile`, for the private passes (their public callers checked it)."""
+        if self.loss is None:
+            raise RuntimeError("call compile(optimizer, loss) before training or evaluating the model")
+        return self.loss
 
     def _check_X(self, X: object, name: str = "X") -> np.ndarray:
         if not self._layers:
@@ -456,7 +482,9 @@ class Sequential:
             )
         return X
 
-    def _check_XY(self, X: object, Y: object, names: tuple[str, str] = ("X", "Y")) -> tuple[np.ndarray, np.ndarray]:
+    def _check_XY(
+        self, X: npt.ArrayLike, Y: npt.ArrayLike, names: tuple[str, str] = ("X", "Y")
+    ) -> tuple[np.ndarray, np.ndarray]:
         nx, ny = names
         X = self._check_X(X, nx)
         if np.ndim(Y) != 2:
@@ -473,7 +501,7 @@ class Sequential:
                 f"{ny} has {Y.shape[1]} columns, but the model outputs {n_out} values per sample. "
                 f"{_ONE_HOT_HINT}"
             )
-        self.loss.check_targets(Y, ny)
+        self._compiled_loss().check_targets(Y, ny)
         if self.metrics:
             _check_one_hot(Y, ny)
         return X, Y
@@ -492,26 +520,30 @@ class Sequential:
     def _loss_and_backward(self, Y: np.ndarray, P: np.ndarray) -> float:
         """Loss of the last forward pass; backpropagate it, filling every layer's ``grads``."""
         layers = self._layers
+        loss = self._compiled_loss()
         last = layers[-1]
         start = len(layers) - 1
         fused = None
         if isinstance(last, Activation):
-            fused = self.loss._fused_gradient(last.activation.name, Y, P)
+            fused = loss._fused_gradient(last.activation.name, Y, P)
         if fused is None:
-            value, g = self.loss._value_and_grad(Y, P)
+            value, g = loss._value_and_grad(Y, P)
         else:  # softmax + cross-entropy (or sigmoid + binary): start below the activation with P - Y
-            value, g = self.loss._value_and_grad(Y, P)[0], fused
+            value, g = loss._value_and_grad(Y, P)[0], fused
             start -= 1
         for i in range(start, -1, -1):
-            g = layers[i]._backward(g, i > 0)
+            dX = layers[i]._backward(g, i > 0)
+            if dX is not None:  # None only from the first layer (no input gradient), the last step
+                g = dX
         return value
 
     def _evaluate_arrays(self, X: np.ndarray, Y: np.ndarray, batch_size: int) -> tuple[float, int]:
+        loss = self._compiled_loss()
         total, correct = 0.0, 0
         for start in range(0, X.shape[0], batch_size):
             Xb, Yb = X[start : start + batch_size], Y[start : start + batch_size]
             P = self._forward(Xb)
-            total += self.loss._value_and_grad(Yb, P)[0] * Xb.shape[0]
+            total += loss._value_and_grad(Yb, P)[0] * Xb.shape[0]
             if self.metrics:
                 correct += _count_correct(Yb, P)
         return total / X.shape[0], correct
@@ -730,7 +762,7 @@ class Sequential:
         X = self._check_X(X)
         self._ensure_built(X.shape[1], X.dtype)
         (X,) = self._cast(X)
-        out = np.empty((X.shape[0], self._layers[-1].output_dim), dtype=self._dtype)
+        out = np.empty((X.shape[0], self._output_width()), dtype=self._built_dtype())
         for start in range(0, X.shape[0], batch_size):
             out[start : start + batch_size] = self._forward(X[start : start + batch_size])
         return out
@@ -860,7 +892,7 @@ class Sequential:
         >>> [hv.shape for hv in model.hessian_vector_product(X, Y, [np.ones((1, 2)), np.zeros(1)])]
         [(1, 2), (1,)]
         """
-        self._require_compiled("hessian_vector_product")
+        loss = self._require_compiled("hessian_vector_product")[0]
         self._check_hvp_support()
         X, Y = self._check_XY(X, Y)
         self._ensure_built(X.shape[1], X.dtype)
@@ -883,12 +915,16 @@ class Sequential:
         AA = X[None]  # the stack [X] alone: R{X} = 0
         for layer, v in zip(layers, per_layer_v, strict=True):
             AA = layer._r_forward(AA, v)
-        GG, fused = _loss_gradient_and_r(self.loss, layers[-1], Y, AA[0], AA[1])
+        GG, fused = _loss_gradient_and_r(loss, layers[-1], Y, AA[0], AA[1])
         first = next(i for i, layer in enumerate(layers) if layer.params)
         for i in range(len(layers) - (2 if fused else 1), first - 1, -1):
-            GG = layers[i]._r_backward(GG, per_layer_v[i], i > first, per_layer_out[i])
+            RdX = layers[i]._r_backward(GG, per_layer_v[i], i > first, per_layer_out[i])
+            if RdX is not None:  # None only from the first layer with parameters, the last step
+                GG = RdX
         for layer in layers:
             layer._r_cache = None
+            if isinstance(layer, Activation):
+                layer._r_D1 = None
         return result if flat_form else views
 
     def _check_hvp_support(self) -> None:
@@ -966,13 +1002,13 @@ class Sequential:
         _________________________________________________________________
         """
         n_in = self.input_dim
-        widths = self._widths(n_in) if n_in is not None else [None] * (len(self._layers) + 1)
+        widths: Sequence[int | None] = self._widths(n_in) if n_in is not None else [None] * (len(self._layers) + 1)
         rule = "_" * 65
         print_fn(f'Model: "{self.name}"')
         print_fn(rule)
         print_fn(f" {'Layer (type)':<28}{'Output Shape':<26}Param #")
         print_fn("=" * 65)
-        total = 0
+        total: int | None = 0
         for layer, w_in, w_out in zip(self._layers, widths[:-1], widths[1:], strict=True):
             count = _layer_param_count(layer, w_in)
             shape = f"(None, {w_out if w_out is not None else '?'})"
@@ -1035,7 +1071,7 @@ def _loss_gradient_and_r(
         Rg[...] = Y * RP / (Pc * Pc)
         Rg[Pc != P] = 0
         Rg /= m
-    elif loss.from_logits:  # binary cross-entropy from logits
+    elif isinstance(loss, _losses.BinaryCrossentropy) and loss.from_logits:  # binary cross-entropy from logits
         S = _sigmoid(P)
         Rg[...] = S * (1 - S) * RP
         Rg /= P.size

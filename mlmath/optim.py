@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -1384,7 +1384,7 @@ class AdamW(Adam):
 Adagrad = AdaGrad  # Keras's spelling
 RMSprop = RMSProp  # Keras's spelling
 
-_OPTIMIZERS: dict[str, type[Optimizer]] = {
+_OPTIMIZERS: dict[str, Callable[[], Optimizer]] = {  # each built with its default settings
     "sgd": SGD,
     "adam": Adam,
     "adagrad": AdaGrad,

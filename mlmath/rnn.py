@@ -174,6 +174,7 @@ def _check_X(X: object, n_features: int) -> np.ndarray:
 
 def _check_Y(Y: object, batch: int, T: int, n_outputs: int, mode: str, dtype: np.dtype) -> np.ndarray:
     arr = as_float_array(Y, "Y", finite=False)
+    want: tuple[int, ...]
     if mode == "many_to_many":
         want = (batch, T, n_outputs)
         if arr.shape != want:
@@ -727,7 +728,7 @@ def clip_grad_norm(grads: _Grads, max_norm: float) -> tuple[_Grads, float]:
     else:
         arrays = list(grads)
     if hasattr(grads, "_make"):
-        return grads._make(arrays), norm  # type: ignore[attr-defined]
+        return grads._make(arrays), norm
     if isinstance(grads, tuple):
         return tuple(arrays), norm  # type: ignore[return-value]
     return arrays, norm  # type: ignore[return-value]
