@@ -19,6 +19,7 @@ book: $(VENV)/.book
 
 test: $(VENV)/.test
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest --doctest-modules mlmath tests --ignore=tests/browser
 	$(BIN)/pytest -p no:cacheprovider --nbval --nbval-current-env \
 	    --nbval-sanitize-with book/nbval_sanitize.cfg $(CHAPTERS)
@@ -28,6 +29,7 @@ test: $(VENV)/.test
 # Steps of `make test`, one at a time (they assume `make test` set up .venv once).
 lint:
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 unit:
 	$(BIN)/pytest --doctest-modules mlmath tests --ignore=tests/browser
 nbval:
