@@ -18,15 +18,13 @@ book: $(VENV)/.book
 	@echo "The book is at $(abspath $(HTML))/index.html"
 
 test: $(VENV)/.test
-	$(BIN)/ruff check .
-	$(BIN)/mypy
-	$(BIN)/pytest --doctest-modules mlmath tests --ignore=tests/browser
-	$(BIN)/pytest -p no:cacheprovider --nbval --nbval-current-env \
-	    --nbval-sanitize-with book/nbval_sanitize.cfg $(CHAPTERS)
-	$(JB_BUILD)
-	$(BIN)/pytest tests/browser
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory nbval
+	$(MAKE) --no-print-directory html
+	$(MAKE) --no-print-directory browser
 
-# Steps of `make test`, one at a time (they assume `make test` set up .venv once).
+# The steps of `make test`, in its order; each alone assumes .venv is set up.
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/mypy
