@@ -239,37 +239,8 @@ def torch_big(X: np.ndarray, labels: np.ndarray) -> Callable[[], object]:
 # 3. the article's program as a whole process
 # ---------------------------------------------------------------------------------------------
 
-MLMATH_SCRIPT = textwrap.dedent(
-    """\
-    import numpy as np
-    from mlmath.models import Sequential
-    from mlmath.layers import Dense, Activation
-    from mlmath.optim import Adam
-    from mlmath.losses import MeanSquaredError
-    from mlmath.data import to_categorical
-
-    num_samples = 1000
-    num_features = 20
-    num_classes = 3
-    rng = np.random.default_rng(0)
-    X = rng.random((num_samples, num_features))
-    Y = to_categorical(rng.integers(num_classes, size=num_samples), num_classes)
-
-    model = Sequential()
-    model.add(Dense(64, input_dim=num_features))
-    model.add(Activation('relu'))
-    model.add(Dense(64))
-    model.add(Activation('relu'))
-    model.add(Dense(num_classes))
-    model.add(Activation('softmax'))
-    model.compile(optimizer=Adam(learning_rate=0.001), loss=MeanSquaredError(), metrics=['accuracy'])
-    model.fit(X, Y, epochs=50, batch_size=32, validation_split=0.2)
-    loss, accuracy = model.evaluate(X, Y)
-    print(f'Loss: {loss}, Accuracy: {accuracy}')
-    predictions = model.predict(X[:5])
-    print(predictions)
-    """
-)
+# The article's program exactly as tests/test_article_program.py runs it.
+MLMATH_SCRIPT = (Path(__file__).resolve().parents[1] / "tests" / "article_program.py").read_text()
 
 TORCH_SCRIPT = textwrap.dedent(
     """\

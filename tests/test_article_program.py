@@ -4,46 +4,12 @@ from __future__ import annotations
 
 import math
 import re
+import runpy
+from pathlib import Path
 
 import numpy as np
 
-# The program below is the article's, line for line; only these imports differ from its
-# `from tensorflow.keras... import ...` lines (and `import tensorflow as tf` is gone).
-PROGRAM = """
-import numpy as np
-from mlmath.models import Sequential
-from mlmath.layers import Dense, Activation
-from mlmath.optim import Adam
-from mlmath.losses import MeanSquaredError
-from mlmath.data import to_categorical
-
-num_samples = 1000
-num_features = 20
-num_classes = 3
-
-X = np.random.rand(num_samples, num_features)
-Y = to_categorical(np.random.randint(num_classes, size=num_samples), num_classes)
-
-model = Sequential()
-model.add(Dense(64, input_dim=num_features))
-model.add(Activation('relu'))
-model.add(Dense(64))
-model.add(Activation('relu'))
-model.add(Dense(num_classes))
-model.add(Activation('softmax'))
-
-model.compile(optimizer=Adam(learning_rate=0.001),
-              loss=MeanSquaredError(),
-              metrics=['accuracy'])
-
-model.fit(X, Y, epochs=50, batch_size=32, validation_split=0.2)
-
-loss, accuracy = model.evaluate(X, Y)
-print(f'Loss: {loss}, Accuracy: {accuracy}')
-
-predictions = model.predict(X[:5])
-print(f'Predictions: {predictions}')
-"""
+PROGRAM = Path(__file__).with_name("article_program.py")
 
 
 def test_article_program_runs_unchanged(capsys):
@@ -51,8 +17,7 @@ def test_article_program_runs_unchanged(capsys):
     # test's data fixed. (mlmath itself never touches the global generator: the initial
     # weights come from fresh entropy, so the numbers below vary a little from run to run.)
     np.random.seed(0)  # noqa: NPY002
-    namespace: dict = {}
-    exec(compile(PROGRAM, "article_program", "exec"), namespace)
+    namespace = runpy.run_path(str(PROGRAM))
     out = capsys.readouterr().out
 
     history = namespace["model"].history.history
