@@ -7,19 +7,29 @@ says what was expected and what came, and where it helps, how to fix it.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 import numpy as np
 
 __all__ = [
+    "as_array_list",
     "as_float_array",
+    "as_generator",
+    "check_bool",
+    "check_dtype",
     "check_finite",
+    "check_nonempty",
     "check_in_range",
     "check_int",
     "check_positive",
     "check_same_shape",
     "check_shape",
+    "check_verbose",
+    "lookup",
 ]
+
+T = TypeVar("T")
 
 _ORDINAL = {0: "0-D (scalar)", 1: "1-D", 2: "2-D", 3: "3-D"}
 
@@ -185,3 +195,91 @@ def check_int(value: object, name: str, low: int = 1, high: int | None = None) -
     if out < low or (high is not None and out > high):
         raise ValueError(f"{name} must be an integer {bounds}; got {out}")
     return out
+
+
+def check_bool(value: object, name: str) -> bool:
+    """Return ``value`` as a ``bool``, raising ``TypeError`` unless it is ``True`` or ``False``.
+
+    Strings such as ``'no'``, numbers and ``None`` are refused: each would be truthy or falsy
+    by accident rather than by intent.
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False; got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_verbose(value: object, name: str = "verbose") -> int:
+    """Return ``value`` as an ``int``, raising unless it is 0, 1 or 2 (Keras's verbosity levels)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be 0, 1 or 2; got {type(value).__name__} {value!r}")
+    if int(value) not in (0, 1, 2):
+        raise ValueError(f"{name} must be 0, 1 or 2; got {value!r}")
+    return int(value)
+
+
+def check_dtype(dtype: object, name: str = "dtype") -> np.dtype:
+    """Return ``dtype`` as a numpy dtype, raising ``TypeError`` unless it is float32 or float64.
+
+    Accepts what ``numpy.dtype`` accepts (``np.float32``, ``"float64"``, a dtype object).
+    """
+    try:
+        dt = np.dtype(dtype)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name} must be float32 or float64 (np.float32, 'float64', ...); got {type(dtype).__name__} {dtype!r}"
+        ) from None
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be float32 or float64; got {dt}")
+    return dt
+
+
+def as_generator(seed: object, name: str = "seed") -> np.random.Generator:
+    """A ``numpy.random.Generator`` from ``seed``, in the spirit of scikit-learn's ``check_random_state``.
+
+    ``None`` draws fresh entropy (never numpy's global state); an integer >= 0 seeds a new
+    generator; a ``Generator`` is returned as it is (so draws from it advance it).
+    """
+    if seed is None:
+        return np.random.default_rng()
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool | np.bool_) or not isinstance(seed, numbers.Integral):
+        raise TypeError(
+            f"{name} must be None, an integer >= 0 or a numpy.random.Generator; got {type(seed).__name__} {seed!r}"
+        )
+    return np.random.default_rng(check_int(seed, name, 0))
+
+
+def lookup(table: Mapping[str, T], key: object, name: str) -> T:
+    """``table[key.lower()]``, raising with the known keys when ``key`` is not one of them.
+
+    ``TypeError`` if ``key`` is not a string, ``ValueError`` if it is an unknown one.
+    """
+    known = ", ".join(repr(k) for k in table)
+    if not isinstance(key, str):
+        raise TypeError(f"{name} must be one of {known}; got {type(key).__name__} {key!r}")
+    value = table.get(key.lower())
+    if value is None:
+        raise ValueError(f"{name} must be one of {known}; got {key!r}")
+    return value
+
+
+def as_array_list(
+    values: object, name: str, *, length: int | None = None, finite: bool = True
+) -> list[np.ndarray]:
+    """A list or tuple of arrays as a list of float arrays (each checked by :func:`as_float_array`).
+
+    Refuses ``None``, a single numpy array, strings and other non-sequences with a ``TypeError``
+    that shows the expected form, and a wrong number of arrays with a ``ValueError``.
+    """
+    if not isinstance(values, list | tuple):
+        raise TypeError(f"{name} must be a list of arrays such as [W, b]; got {type(values).__name__}")
+    if length is not None and len(values) != length:
+        raise ValueError(f"{name} must hold {length} arrays; got {len(values)}")
+    return [as_float_array(v, f"{name}[{i}]", finite=finite) for i, v in enumerate(values)]
+
+
+def check_nonempty(arr: np.ndarray, name: str, what: str = "at least one entry") -> None:
+    """Raise ``ValueError`` if ``arr`` has no entries (so a mean over it is undefined)."""
+    if arr.size == 0:
+        raise ValueError(f"{name} must hold {what}; got an empty array of shape {arr.shape}")
