@@ -19,9 +19,9 @@ __all__ = [
     "check_bool",
     "check_dtype",
     "check_finite",
-    "check_nonempty",
     "check_in_range",
     "check_int",
+    "check_nonempty",
     "check_positive",
     "check_same_shape",
     "check_shape",
@@ -86,9 +86,7 @@ def as_float_array(
         if arr.dtype not in (np.float32, np.float64):
             arr = arr.astype(np.float64)
     else:
-        raise TypeError(
-            f"{name} must hold real numbers (float32, float64, int or bool); got dtype {arr.dtype}"
-        )
+        raise TypeError(f"{name} must hold real numbers (float32, float64, int or bool); got dtype {arr.dtype}")
     if ndim is not None and arr.ndim != ndim:
         expected = f"a {_ndim_words(ndim)} array" + (f" of shape {shape_hint}" if shape_hint else "")
         hint = ""
@@ -97,9 +95,7 @@ def as_float_array(
                 " Reshape your data with x.reshape(-1, 1) if it holds one feature,"
                 " or x.reshape(1, -1) if it is one sample."
             )
-        raise ValueError(
-            f"{name} must be {expected}; got a {_ndim_words(arr.ndim)} array of shape {arr.shape}.{hint}"
-        )
+        raise ValueError(f"{name} must be {expected}; got a {_ndim_words(arr.ndim)} array of shape {arr.shape}.{hint}")
     if finite:
         check_finite(arr, name)
     return arr
@@ -138,8 +134,7 @@ def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> 
     """Raise ``ValueError`` unless ``a`` and ``b`` have the same shape (no broadcasting)."""
     if a.shape != b.shape:
         raise ValueError(
-            f"{name_a} and {name_b} must have the same shape; got {name_a}.shape={a.shape} "
-            f"and {name_b}.shape={b.shape}"
+            f"{name_a} and {name_b} must have the same shape; got {name_a}.shape={a.shape} and {name_b}.shape={b.shape}"
         )
 
 
@@ -250,12 +245,13 @@ def as_generator(seed: object, name: str = "seed") -> np.random.Generator:
     return np.random.default_rng(check_int(seed, name, 0))
 
 
-def lookup(table: Mapping[str, T], key: object, name: str) -> T:
+def lookup(table: Mapping[str, T], key: object, name: str, alternative: str = "") -> T:
     """``table[key.lower()]``, raising with the known keys when ``key`` is not one of them.
 
-    ``TypeError`` if ``key`` is not a string, ``ValueError`` if it is an unknown one.
+    ``TypeError`` if ``key`` is not a string, ``ValueError`` if it is an unknown one. The
+    message lists the known names and, if given, the ``alternative`` (e.g. ``"a Loss instance"``).
     """
-    known = ", ".join(repr(k) for k in table)
+    known = ", ".join(repr(k) for k in table) + (f", or {alternative}" if alternative else "")
     if not isinstance(key, str):
         raise TypeError(f"{name} must be one of {known}; got {type(key).__name__} {key!r}")
     value = table.get(key.lower())
@@ -264,9 +260,7 @@ def lookup(table: Mapping[str, T], key: object, name: str) -> T:
     return value
 
 
-def as_array_list(
-    values: object, name: str, *, length: int | None = None, finite: bool = True
-) -> list[np.ndarray]:
+def as_array_list(values: object, name: str, *, length: int | None = None, finite: bool = True) -> list[np.ndarray]:
     """A list or tuple of arrays as a list of float arrays (each checked by :func:`as_float_array`).
 
     Refuses ``None``, a single numpy array, strings and other non-sequences with a ``TypeError``

@@ -9,21 +9,28 @@ output (``s`` for softmax probabilities), ``g`` an upstream gradient
 :math:`\partial L / \partial a`. A *VJP* (vector-Jacobian product) returns
 :math:`g^\top J`, the gradient :math:`\partial L / \partial z`, without forming :math:`J`.
 
-The public functions check their input (finite, real); the :class:`ActivationFunction`
-records returned by :func:`get` hold unchecked versions for the training loop of
-:class:`mlmath.layers.Activation`.
+The public functions check their input (finite, real) and call the one kernel of each rule:
+the :class:`ActivationFunction` objects (:data:`RELU`, :data:`SIGMOID`, ...) returned by
+:func:`get`, which own :math:`f`, :math:`f'` and :math:`f''` and the layer's rules derived from
+them, unchecked, for the training loop of :class:`mlmath.layers.Activation`. A new activation
+is one such object (chapter 4 builds the softplus).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
-from mlmath._validation import as_float_array, check_same_shape
+from mlmath._validation import as_float_array, check_same_shape, lookup
 
 __all__ = [
+    "LINEAR",
+    "LOG_SOFTMAX",
+    "RELU",
+    "SIGMOID",
+    "SOFTMAX",
+    "TANH",
     "ActivationFunction",
     "get",
     "log_softmax",
@@ -139,7 +146,7 @@ def relu_derivative(z: np.ndarray) -> np.ndarray:
     array([0., 0., 1.])
     """
     arr = _check(z, "z")
-    return (arr > 0).astype(arr.dtype)
+    return RELU.derivative(arr, _relu(arr)).astype(arr.dtype)
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -184,8 +191,8 @@ def sigmoid_derivative(z: np.ndarray) -> np.ndarray:
     >>> sigmoid_derivative([0.0])
     array([0.25])
     """
-    s = _sigmoid(_check(z, "z"))
-    return s * (1 - s)
+    z = _check(z, "z")
+    return SIGMOID.derivative(z, _sigmoid(z))
 
 
 def tanh(z: np.ndarray) -> np.ndarray:
@@ -228,8 +235,8 @@ def tanh_derivative(z: np.ndarray) -> np.ndarray:
     >>> tanh_derivative([0.0])
     array([1.])
     """
-    t = np.tanh(_check(z, "z"))
-    return 1 - t * t
+    z = _check(z, "z")
+    return TANH.derivative(z, np.tanh(z))
 
 
 # ---------------------------------------------------------------------------
@@ -419,44 +426,191 @@ def log_softmax_vjp(y: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------
-# registry used by mlmath.layers.Activation
+# activation objects: each owns its f, f', f'' and its R-operator rules
 # ---------------------------------------------------------------------------
 
+_Derivative = Callable[[np.ndarray, np.ndarray], np.ndarray]
+_SecondDerivative = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
-@dataclass(frozen=True)
+
 class ActivationFunction:
-    r"""An activation with its forward map and its backward rule, as used by a layer.
+    r"""An elementwise activation :math:`a = f(z)` together with :math:`f'` and :math:`f''`.
 
-    Attributes
+    Everything a layer and the exact Hessian-vector product need follows from these three
+    functions, so a new activation is one object: the backward pass (a vector-Jacobian product)
+    :math:`dz = f'(z) \odot da`, the forward R-operator :math:`R\{a\} = f'(z) \odot R\{z\}`, and
+    the backward R-operator :math:`R\{dz\} = f''(z) \odot R\{z\} \odot da + f'(z) \odot R\{da\}`
+    (chapters 4 and 5). :class:`mlmath.layers.Activation` calls the methods below and nothing else.
+
+    Parameters
     ----------
     name : str
-        The registry name, e.g. ``"relu"``.
-    forward : callable ``(Z) -> A``
-        The activation (unchecked input: a finite float array).
-    backward : callable ``(Z, A, dA) -> dZ``
-        The vector-Jacobian product: given the forward input ``Z``, its output ``A`` and the
-        upstream gradient ``dA`` (all the same shape), returns :math:`\partial L / \partial Z`.
-        Elementwise activations return ``dA * f'(Z)``; softmax returns :func:`softmax_vjp`.
-    elementwise : bool
-        False for softmax and log-softmax, which mix the entries of a row.
+        A name for messages and :func:`get`, e.g. ``"softplus"``.
+    forward : callable ``(z) -> a``
+        :math:`f`, applied to a finite float array, returning an array of its shape.
+    derivative : callable ``(z, a) -> f'(z)``
+        :math:`f'` at the input ``z``; ``a = f(z)`` is passed too, since many derivatives are
+        cheapest from the output (:math:`\sigma' = a(1 - a)`, :math:`\tanh' = 1 - a^2`).
+    second_derivative : callable ``(z, a, d1) -> f''(z)``, 0, or None
+        :math:`f''` at ``z``, given ``a`` and ``d1 = f'(z)``; ``0`` for piecewise-linear
+        activations (linear, relu: :math:`f'' = 0` almost everywhere); ``None`` if unknown, in
+        which case the activation works everywhere except in exact Hessian-vector products.
+
+    Examples
+    --------
+    The softplus :math:`f(z) = \log(1 + e^z)` has :math:`f' = \sigma` and :math:`f'' = \sigma(1 - \sigma)`:
+
+    >>> softplus = ActivationFunction("softplus", lambda z: np.logaddexp(0, z),
+    ...                               lambda z, a: sigmoid(z), lambda z, a, d1: d1 * (1 - d1))
+    >>> softplus.backward(np.zeros(2), softplus.forward(np.zeros(2)), np.ones(2))
+    array([0.5, 0.5])
     """
 
-    name: str
-    forward: Callable[[np.ndarray], np.ndarray]
-    backward: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-    elementwise: bool = True
+    elementwise = True
+
+    def __init__(
+        self,
+        name: str,
+        forward: Callable[[np.ndarray], np.ndarray],
+        derivative: _Derivative,
+        second_derivative: _SecondDerivative | int | None = None,
+    ) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a string; got {type(name).__name__}")
+        for arg, value in (("forward", forward), ("derivative", derivative)):
+            if not callable(value):
+                raise TypeError(f"{arg} must be callable; got {type(value).__name__}")
+        if not (second_derivative is None or second_derivative == 0 or callable(second_derivative)):
+            raise TypeError(f"second_derivative must be callable, 0 or None; got {second_derivative!r}")
+        self.name = name
+        self.forward = forward
+        self.derivative = derivative
+        self.second_derivative = second_derivative
+
+    @property
+    def supports_hvp(self) -> bool:
+        """Whether :math:`f''` is known, so the R-operator rules below can run."""
+        return self.second_derivative is not None
+
+    def curvature(self, z: np.ndarray, a: np.ndarray, d1: np.ndarray) -> np.ndarray | None:
+        """:math:`f''(z)`, or ``None`` where it is identically 0."""
+        if self.second_derivative is None:
+            raise TypeError(f"activation {self.name!r} has no second_derivative, which Hessian products need")
+        if not callable(self.second_derivative):
+            return None
+        return self.second_derivative(z, a, d1)
+
+    def backward(self, z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np.ndarray:
+        r"""The vector-Jacobian product :math:`dz = f'(z) \odot g` (unchecked)."""
+        return g * self.derivative(z, a)
+
+    def r_forward(self, z: np.ndarray, a: np.ndarray, rz: np.ndarray) -> tuple[np.ndarray, object]:
+        r""":math:`R\{a\} = f'(z) \odot R\{z\}`, and what :meth:`r_backward` needs (here :math:`f'(z)`)."""
+        d1 = self.derivative(z, a)
+        return rz * d1, d1
+
+    def r_backward(
+        self, z: np.ndarray, a: np.ndarray, rz: np.ndarray, ra: np.ndarray, saved: object, GG: np.ndarray
+    ) -> np.ndarray:
+        r"""``[R{dz}, dz]`` from ``GG = [R{g}, g]``, in place:
+
+        .. math:: dz = f'(z) \odot g, \qquad R\{dz\} = f''(z) \odot R\{z\} \odot g + f'(z) \odot R\{g\}.
+        """
+        d1 = saved if isinstance(saved, np.ndarray) else self.derivative(z, a)
+        d2 = self.curvature(z, a, d1)
+        term = None if d2 is None else d2 * rz * GG[1]
+        GG *= d1
+        if term is not None:
+            GG[0] += term
+        return GG
+
+    def __repr__(self) -> str:
+        return f"ActivationFunction({self.name!r})"
 
 
-_REGISTRY: dict[str, ActivationFunction] = {
-    "linear": ActivationFunction("linear", lambda z: z, lambda z, a, g: g),
-    "relu": ActivationFunction("relu", _relu, lambda z, a, g: g * (z > 0)),
-    "sigmoid": ActivationFunction("sigmoid", _sigmoid, lambda z, a, g: g * (a * (1 - a))),
-    "tanh": ActivationFunction("tanh", np.tanh, lambda z, a, g: g * (1 - a * a)),
-    "softmax": ActivationFunction("softmax", _softmax, lambda z, a, g: _softmax_vjp(a, g), elementwise=False),
-    "log_softmax": ActivationFunction(
-        "log_softmax", _log_softmax, lambda z, a, g: _log_softmax_vjp(a, g), elementwise=False
-    ),
-}
+class _RowActivation(ActivationFunction):
+    """An activation that mixes the entries of a row (softmax, log-softmax): its own rules."""
+
+    elementwise = False
+
+    def __init__(self, name: str, forward: Callable[[np.ndarray], np.ndarray]) -> None:
+        super().__init__(name, forward, self._no_elementwise_derivative, 0)
+
+    def _no_elementwise_derivative(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        raise TypeError(f"{self.name} acts on whole rows; it has a Jacobian per row, not an elementwise derivative")
+
+
+class _Softmax(_RowActivation):
+    r"""Softmax along the last axis, with its row-wise rules (chapter 3: :math:`J = \operatorname{diag}(s) - ss^\top`).
+    """
+
+    def __init__(self) -> None:
+        super().__init__("softmax", _softmax)
+
+    def backward(self, z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np.ndarray:
+        return _softmax_vjp(a, g)
+
+    def r_forward(self, z: np.ndarray, a: np.ndarray, rz: np.ndarray) -> tuple[np.ndarray, object]:
+        r""":math:`R\{s\} = J R\{z\} = s \odot (R\{z\} - (s^\top R\{z\})\mathbf{1})` (J is symmetric)."""
+        return _softmax_vjp(a, rz), None
+
+    def r_backward(
+        self, z: np.ndarray, a: np.ndarray, rz: np.ndarray, ra: np.ndarray, saved: object, GG: np.ndarray
+    ) -> np.ndarray:
+        r"""From :math:`dz = s \odot (g - c\mathbf{1})`, :math:`c = g^\top s`, row by row:
+
+        .. math::
+
+            R\{dz\} = R\{s\} \odot (g - c\mathbf{1}) + s \odot (R\{g\} - R\{c\}\mathbf{1}),
+            \qquad R\{c\} = R\{g\}^\top s + g^\top R\{s\}.
+        """
+        Rg, g = GG
+        g_c = g - (g * a).sum(axis=-1, keepdims=True)
+        Rc = (Rg * a).sum(axis=-1, keepdims=True)
+        Rc += (g * ra).sum(axis=-1, keepdims=True)
+        Rg -= Rc
+        Rg *= a
+        Rg += ra * g_c
+        np.multiply(a, g_c, out=g)
+        return GG
+
+
+class _LogSoftmax(_RowActivation):
+    r"""Log-softmax along the last axis: Jacobian :math:`I - \mathbf{1}s^\top`, :math:`s = e^{y}`."""
+
+    def __init__(self) -> None:
+        super().__init__("log_softmax", _log_softmax)
+
+    def backward(self, z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np.ndarray:
+        return _log_softmax_vjp(a, g)
+
+    def r_forward(self, z: np.ndarray, a: np.ndarray, rz: np.ndarray) -> tuple[np.ndarray, object]:
+        r""":math:`R\{y\} = R\{z\} - (s^\top R\{z\})\mathbf{1}`."""
+        return rz - (np.exp(a) * rz).sum(axis=-1, keepdims=True), None
+
+    def r_backward(
+        self, z: np.ndarray, a: np.ndarray, rz: np.ndarray, ra: np.ndarray, saved: object, GG: np.ndarray
+    ) -> np.ndarray:
+        r"""From :math:`dz = g - s\,(\mathbf{1}^\top g)`:
+        :math:`R\{dz\} = R\{g\} - s\,(\mathbf{1}^\top R\{g\}) - (s \odot R\{y\})(\mathbf{1}^\top g)`.
+        """
+        Rg, g = GG
+        S = np.exp(a)
+        g_sum = g.sum(axis=-1, keepdims=True)
+        Rg -= S * Rg.sum(axis=-1, keepdims=True)
+        Rg -= S * ra * g_sum
+        g -= S * g_sum
+        return GG
+
+
+LINEAR = ActivationFunction("linear", lambda z: z, lambda z, a: np.ones_like(z), 0)
+RELU = ActivationFunction("relu", _relu, lambda z, a: z > 0, 0)
+SIGMOID = ActivationFunction("sigmoid", _sigmoid, lambda z, a: a * (1 - a), lambda z, a, d1: d1 * (1 - 2 * a))
+TANH = ActivationFunction("tanh", np.tanh, lambda z, a: 1 - a * a, lambda z, a, d1: -2 * a * d1)
+SOFTMAX: ActivationFunction = _Softmax()
+LOG_SOFTMAX: ActivationFunction = _LogSoftmax()
+
+_REGISTRY: dict[str, ActivationFunction] = {f.name: f for f in (LINEAR, RELU, SIGMOID, TANH, SOFTMAX, LOG_SOFTMAX)}
 
 
 def get(identifier: str | ActivationFunction) -> ActivationFunction:
@@ -487,16 +641,7 @@ def get(identifier: str | ActivationFunction) -> ActivationFunction:
     """
     if isinstance(identifier, ActivationFunction):
         return identifier
-    if not isinstance(identifier, str):
-        raise TypeError(
-            "activation must be a name such as 'relu' or an ActivationFunction; "
-            f"got {type(identifier).__name__}"
-        )
-    key = identifier.lower()
-    if key not in _REGISTRY:
-        known = ", ".join(repr(k) for k in _REGISTRY)
-        raise ValueError(f"unknown activation {identifier!r}; known activations: {known}")
-    return _REGISTRY[key]
+    return lookup(_REGISTRY, identifier, "activation")
 
 
 # ---------------------------------------------------------------------------
@@ -529,8 +674,7 @@ def sigmoid_second_derivative(z: np.ndarray) -> np.ndarray:
     >>> np.round(sigmoid_second_derivative([-1.0, 1.0]), 6)
     array([ 0.090858, -0.090858])
     """
-    s = _sigmoid(_check(z, "z"))
-    return s * (1 - s) * (1 - 2 * s)
+    return _second_derivative(SIGMOID, _check(z, "z"))
 
 
 def tanh_second_derivative(z: np.ndarray) -> np.ndarray:
@@ -556,5 +700,10 @@ def tanh_second_derivative(z: np.ndarray) -> np.ndarray:
     >>> np.round(tanh_second_derivative([-1.0, 1.0]), 6)
     array([ 0.6397, -0.6397])
     """
-    t = np.tanh(_check(z, "z"))
-    return -2 * t * (1 - t * t)
+    return _second_derivative(TANH, _check(z, "z"))
+
+
+def _second_derivative(f: ActivationFunction, z: np.ndarray) -> np.ndarray:
+    a = f.forward(z)
+    out = f.curvature(z, a, f.derivative(z, a))
+    return np.zeros_like(z) if out is None else out

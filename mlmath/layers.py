@@ -16,11 +16,18 @@ Every layer offers the same small interface:
 - ``output_shape`` is ``(None, n_out)`` (``None`` stands for the batch size) and
   ``count_params()`` the number of parameters.
 
-For exact Hessian-vector products (chapter 5), :class:`Dense` and :class:`Activation` also
-carry Pearlmutter's R-operator, :math:`R\{Q\} = \frac{d}{dt}Q(\theta + tV)\big|_{t=0}` for a
-direction :math:`V` in parameter space: ``_r_forward`` runs the forward pass together with its
-directional derivative, ``_r_backward`` the backward pass together with its directional
-derivative, and :meth:`mlmath.models.Sequential.hessian_vector_product` chains them. Each
+**The protocol** that models (:mod:`mlmath.models`, :mod:`mlmath.training`) and
+:mod:`mlmath.curvature` call, unchecked, on the hot path; a new layer implements these and
+nothing else (plus ``_build`` if it has parameters and ``compute_output_dim``):
+
+- ``call(X)``: the forward pass, caching what the backward pass needs;
+- ``backprop(dA, input_grad)``: fills ``grads`` and returns :math:`\partial L/\partial X`
+  (``None`` when ``input_grad`` is false, for the first layer);
+- ``r_call(XX, V)`` and ``r_backprop(GG, V, input_grad, out)``: Pearlmutter's R-operator,
+  :math:`R\{Q\} = \frac{d}{dt}Q(\theta + tV)\big|_{t=0}` for a direction :math:`V` in
+  parameter space, carried through the forward and the backward pass (chapter 5);
+  ``hvp_unsupported_reason()`` says why a layer cannot take part, and ``clear_r_cache()``
+  drops what ``r_call`` kept. Each
 quantity travels with its R-derivative, stacked in one array of shape ``(2, m, n)`` so that a
 matrix product serves both: ``[Q, R{Q}]`` forward and ``[R{dQ}, dQ]`` backward (the opposite
 order makes :math:`R\{dW\} = R\{dZ\}^\top X + dZ^\top R\{X\}` a single product over the
@@ -30,61 +37,23 @@ model's input.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from mlmath import activations
-from mlmath._validation import as_float_array, check_int
+from mlmath import activations, initializers
+from mlmath._validation import as_float_array, as_generator, check_dtype, check_int, lookup
 
 __all__ = ["Activation", "Dense", "Layer"]
 
 
+def features_error(layer: str, got: int, expected: int, name: str = "X") -> ValueError:
+    """The error for inputs of the wrong width (scikit-learn's wording)."""
+    return ValueError(f"{name} has {got} features, but {layer} is expecting {expected} features as input.")
 
 
-def _check_dtype(dtype: object) -> np.dtype:
-    dt = np.dtype(dtype)  # type: ignore[call-overload]
-    if dt not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32 or float64; got {dt}")
-    return dt
-
-
-def _features_error(layer: str, got: int, expected: int) -> ValueError:
-    return ValueError(f"X has {got} features, but {layer} is expecting {expected} features as input.")
-
-
-# ---------------------------------------------------------------------------
-# initializers (Keras's names and formulas)
-# ---------------------------------------------------------------------------
-
-
-def _glorot_uniform(shape: tuple[int, int], fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
-    limit = np.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-limit, limit, size=shape)
-
-
-def _he_uniform(shape: tuple[int, int], fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
-    limit = np.sqrt(6.0 / fan_in)
-    return rng.uniform(-limit, limit, size=shape)
-
-
-def _zeros(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
-    return np.zeros(shape)
-
-
-def _ones(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
-    return np.ones(shape)
-
-
-_KERNEL_INITIALIZERS = {"glorot_uniform": _glorot_uniform, "he_uniform": _he_uniform, "zeros": _zeros, "ones": _ones}
-_BIAS_INITIALIZERS = {"zeros": _zeros, "ones": _ones}
-
-
-def _lookup(table: dict, key: object, name: str):
-    if not isinstance(key, str) or key.lower() not in table:
-        known = ", ".join(repr(k) for k in table)
-        raise ValueError(f"{name} must be one of {known}; got {key!r}")
-    return key.lower()
+_KERNEL_INITIALIZERS = dict.fromkeys(("glorot_uniform", "he_uniform", "zeros", "ones"), True)
+_BIAS_INITIALIZERS = dict.fromkeys(("zeros", "ones"), True)
 
 
 # ---------------------------------------------------------------------------
@@ -95,9 +64,10 @@ def _lookup(table: dict, key: object, name: str):
 class Layer:
     """Base class of the layers: holds ``params``, ``grads``, the input width and the dtype.
 
-    Subclasses implement ``_build``, ``_forward`` and ``_backward`` (unchecked, used by
-    :class:`mlmath.models.Sequential` on its hot path) and ``compute_output_dim``; the public
-    ``build``, ``forward`` and ``backward`` check their arguments and call them.
+    Subclasses implement the protocol of this module (``call``, ``backprop``, and for exact
+    Hessian-vector products ``r_call``, ``r_backprop``), ``compute_output_dim`` and, with
+    parameters, ``_build``; the public ``build``, ``forward`` and ``backward`` check their
+    arguments and call them.
 
     Parameters
     ----------
@@ -116,7 +86,7 @@ class Layer:
         self.dtype: np.dtype | None = None
         self.built = False
         self._cache: tuple[np.ndarray, ...] | None = None
-        self._r_cache: tuple[np.ndarray, ...] | None = None
+        self._r_cache: tuple[Any, ...] | None = None
 
     # -- interface ----------------------------------------------------------------------------
 
@@ -140,7 +110,7 @@ class Layer:
         n_in = check_int(n_in, "n_in", 1)
         if rng is not None and not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator or None; got {type(rng).__name__}")
-        dt = _check_dtype(dtype)
+        dt = check_dtype(dtype)
         self._build(n_in, rng, dt)
         self.n_in, self.dtype, self.built, self._cache = n_in, dt, True, None
 
@@ -150,11 +120,13 @@ class Layer:
         An unbuilt layer is built first, for ``X``'s width and dtype.
         """
         X = as_float_array(X, "X", ndim=2, shape_hint="(n_samples, n_features)")
+        if X.shape[0] == 0:
+            raise ValueError(f"X must hold at least one sample; got shape {X.shape}")
+        if self.n_in is not None and X.shape[1] != self.n_in:
+            raise features_error(type(self).__name__, X.shape[1], self.n_in)
         if not self.built:
             self.build(X.shape[1], None, X.dtype)
-        elif X.shape[1] != self.n_in:
-            raise _features_error(type(self).__name__, X.shape[1], self._built_n_in())
-        return self._forward(X.astype(self.dtype, copy=False))
+        return self.call(X.astype(self.dtype, copy=False))
 
     def backward(self, dA: np.ndarray) -> np.ndarray:
         """Return :math:`\\partial L/\\partial X` given ``dA`` = :math:`\\partial L/\\partial A`; fill ``grads``.
@@ -166,37 +138,22 @@ class Layer:
         dA = as_float_array(dA, "dA", ndim=2)
         expected = self._output_shape_of_cache()
         if dA.shape != expected:
-            raise ValueError(
-                f"dA must have the shape of the last forward output, {expected}; got shape {dA.shape}"
-            )
-        dX = self._backward(dA.astype(self.dtype, copy=False), True)
-        if dX is None:  # _backward returns None only when asked not to (input_grad=False)
-            raise RuntimeError(f"{type(self).__name__}._backward returned no input gradient")
+            raise ValueError(f"dA must have the shape of the last forward output, {expected}; got shape {dA.shape}")
+        dX = self.backprop(dA.astype(self.dtype, copy=False), True)
+        if dX is None:  # backprop returns None only when asked not to (input_grad=False)
+            raise RuntimeError(f"{type(self).__name__}.backprop returned no input gradient")
         return dX
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         """Same as :meth:`forward`."""
         return self.forward(X)
 
-    # -- state accessors (narrow the Optionals that build and forward fill in) -------------
-
-    def _built_n_in(self) -> int:
-        """The input width ``build`` stored."""
+    @property
+    def built_n_in(self) -> int:
+        """The input width ``build`` stored (an error before the layer is built)."""
         if self.n_in is None:
             raise RuntimeError(f"call {type(self).__name__}.build(n_in) before using its input width")
         return self.n_in
-
-    def _cached(self) -> tuple[np.ndarray, ...]:
-        """The arrays the last forward pass kept for the backward pass."""
-        if self._cache is None:
-            raise RuntimeError(f"call {type(self).__name__}.forward(X) before backward(dA)")
-        return self._cache
-
-    def _r_cached(self) -> tuple[np.ndarray, ...]:
-        """The stacks the last ``_r_forward`` kept for ``_r_backward``."""
-        if self._r_cache is None:
-            raise RuntimeError(f"call {type(self).__name__}._r_forward(XX, V) before _r_backward")
-        return self._r_cache
 
     @property
     def output_dim(self) -> int | None:
@@ -212,36 +169,36 @@ class Layer:
         """Number of scalar parameters (0 for layers without parameters)."""
         return sum(p.size for p in self.params.values())
 
-    # -- implementation hooks -----------------------------------------------------------------
+    def params_for_width(self, n_in: int | None) -> int | None:
+        """Number of parameters once built for inputs of width ``n_in`` (``None`` if unknown)."""
+        if self.built:
+            return self.count_params()
+        return 0 if not self.params else None
 
-    def _build(self, n_in: int, rng: np.random.Generator | None, dtype: np.dtype) -> None:
-        pass
+    # -- the protocol (unchecked: the model checked its inputs once) -------------------------
 
-    def _forward(self, X: np.ndarray) -> np.ndarray:
+    def call(self, X: np.ndarray) -> np.ndarray:
+        """Forward pass on a finite batch of the layer's dtype and width; caches for :meth:`backprop`."""
         raise NotImplementedError
 
-    def _backward(self, dA: np.ndarray, input_grad: bool) -> np.ndarray | None:
+    def backprop(self, dA: np.ndarray, input_grad: bool) -> np.ndarray | None:
+        """Backward pass after :meth:`call`: fill ``grads``; return ``dX`` if ``input_grad``, else ``None``."""
         raise NotImplementedError
 
-    def _output_shape_of_cache(self) -> tuple[int, int]:
-        raise NotImplementedError
-
-    # -- R-operator hooks (chapter 5), used by Sequential.hessian_vector_product -------------
-
-    def _hvp_unsupported(self) -> str | None:
+    def hvp_unsupported_reason(self) -> str | None:
         """Why this layer cannot take part in an exact Hessian-vector product (``None`` if it can)."""
-        return f"{type(self).__name__} has no R-operator (_r_forward and _r_backward)"
+        return f"{type(self).__name__} has no R-operator (r_call and r_backprop)"
 
-    def _r_forward(self, XX: np.ndarray, V: dict[str, np.ndarray]) -> np.ndarray:
+    def r_call(self, XX: np.ndarray, V: dict[str, np.ndarray]) -> np.ndarray:
         """Forward pass and its directional derivative: the stack ``[A, R{A}]`` from ``[X, R{X}]``.
 
         ``XX`` has shape ``(2, m, n_in)``, or ``(1, m, n_in)`` when :math:`R\\{X\\} = 0`; ``V``
-        maps each key of ``params`` to its direction, of the same shape. Caches as ``_forward``
-        does (so ``backward`` still works) and keeps the R-parts for :meth:`_r_backward`.
+        maps each key of ``params`` to its direction, of the same shape. Caches as :meth:`call`
+        does (so ``backward`` still works) and keeps the R-parts for :meth:`r_backprop`.
         """
         raise NotImplementedError
 
-    def _r_backward(
+    def r_backprop(
         self, GG: np.ndarray, V: dict[str, np.ndarray], input_grad: bool, out: dict[str, np.ndarray]
     ) -> np.ndarray | None:
         """Backward pass and its directional derivative: ``[R{dX}, dX]`` from ``[R{dA}, dA]``.
@@ -251,6 +208,30 @@ class Layer:
         ``None`` when ``input_grad`` is false.
         """
         raise NotImplementedError
+
+    def clear_r_cache(self) -> None:
+        """Drop what the last :meth:`r_call` kept (its arrays are as large as the batch)."""
+        self._r_cache = None
+
+    # -- implementation hooks and cache accessors (this class hierarchy only) ----------------
+
+    def _build(self, n_in: int, rng: np.random.Generator | None, dtype: np.dtype) -> None:
+        pass
+
+    def _output_shape_of_cache(self) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def _cached(self) -> tuple[np.ndarray, ...]:
+        """The arrays the last forward pass kept for the backward pass."""
+        if self._cache is None:
+            raise RuntimeError(f"call {type(self).__name__}.forward(X) before backward(dA)")
+        return self._cache
+
+    def _r_cached(self) -> tuple[Any, ...]:
+        """What the last :meth:`r_call` kept for :meth:`r_backprop`."""
+        if self._r_cache is None:
+            raise RuntimeError(f"call {type(self).__name__}.r_call(XX, V) before r_backprop")
+        return self._r_cache
 
 
 # ---------------------------------------------------------------------------
@@ -271,9 +252,9 @@ class Dense(Layer):
         Number of inputs :math:`n_{in}`. Needed on the first layer only if the model must know
         its input width before it sees data; otherwise taken from ``X``.
     kernel_initializer : {"glorot_uniform", "he_uniform", "zeros", "ones"}
-        How ``W`` starts. ``"glorot_uniform"`` (Keras's default) draws from
-        :math:`U(-\ell, \ell)`, :math:`\ell = \sqrt{6 / (n_{in} + n_{out})}`; ``"he_uniform"``
-        uses :math:`\ell = \sqrt{6 / n_{in}}`.
+        How ``W`` starts (:mod:`mlmath.initializers`). ``"glorot_uniform"`` (Keras's default)
+        draws from :math:`U(-\ell, \ell)`, :math:`\ell = \sqrt{6 / (n_{in} + n_{out})}`;
+        ``"he_uniform"`` uses :math:`\ell = \sqrt{6 / n_{in}}`.
     bias_initializer : {"zeros", "ones"}
         How ``b`` starts.
     seed : int, optional
@@ -311,8 +292,10 @@ class Dense(Layer):
         super().__init__(name)
         self.units = check_int(units, "units", 1)
         self.input_dim = None if input_dim is None else check_int(input_dim, "input_dim", 1)
-        self.kernel_initializer = _lookup(_KERNEL_INITIALIZERS, kernel_initializer, "kernel_initializer")
-        self.bias_initializer = _lookup(_BIAS_INITIALIZERS, bias_initializer, "bias_initializer")
+        lookup(_KERNEL_INITIALIZERS, kernel_initializer, "kernel_initializer")
+        lookup(_BIAS_INITIALIZERS, bias_initializer, "bias_initializer")
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
         self.seed = None if seed is None else check_int(seed, "seed", 0)
         if self.input_dim is not None:
             self.n_in = self.input_dim
@@ -321,26 +304,30 @@ class Dense(Layer):
         """Always ``units``."""
         return self.units
 
+    def params_for_width(self, n_in: int | None) -> int | None:
+        """``units * (n_in + 1)``."""
+        if self.built:
+            return self.count_params()
+        return None if n_in is None else self.units * (n_in + 1)
+
     def _build(self, n_in: int, rng: np.random.Generator | None, dtype: np.dtype) -> None:
         if self.input_dim is not None and n_in != self.input_dim:
-            raise _features_error("Dense", n_in, self.input_dim)
-        if self.seed is not None:
-            rng = np.random.default_rng(self.seed)
-        elif rng is None:
-            rng = np.random.default_rng()
-        W = _KERNEL_INITIALIZERS[self.kernel_initializer]((self.units, n_in), n_in, self.units, rng)
-        b = _BIAS_INITIALIZERS[self.bias_initializer]((self.units,), n_in, self.units, rng)
+            raise features_error("Dense", n_in, self.input_dim, "n_in")
+        if self.seed is not None or rng is None:
+            rng = as_generator(self.seed)
+        W = initializers.draw(self.kernel_initializer, (self.units, n_in), rng)
+        b = initializers.draw(self.bias_initializer, (self.units,), rng)
         self.params = {"W": W.astype(dtype), "b": b.astype(dtype)}
         self.grads = {"W": np.zeros((self.units, n_in), dtype), "b": np.zeros(self.units, dtype)}
 
-    def _forward(self, X: np.ndarray) -> np.ndarray:
+    def call(self, X: np.ndarray) -> np.ndarray:
         r"""Forward: :math:`Z = XW^\top + \mathbf{1}b^\top`; caches ``X``."""
         Z = X @ self.params["W"].T
         Z += self.params["b"]
         self._cache = (X,)
         return Z
 
-    def _backward(self, dZ: np.ndarray, input_grad: bool) -> np.ndarray | None:
+    def backprop(self, dZ: np.ndarray, input_grad: bool) -> np.ndarray | None:
         r"""Backward of :math:`Z = XW^\top + \mathbf{1}b^\top`.
 
         .. math::
@@ -360,10 +347,10 @@ class Dense(Layer):
     def _output_shape_of_cache(self) -> tuple[int, int]:
         return (self._cached()[0].shape[0], self.units)
 
-    def _hvp_unsupported(self) -> str | None:
+    def hvp_unsupported_reason(self) -> str | None:
         return None
 
-    def _r_forward(self, XX: np.ndarray, V: dict[str, np.ndarray]) -> np.ndarray:
+    def r_call(self, XX: np.ndarray, V: dict[str, np.ndarray]) -> np.ndarray:
         r"""Forward pass with its directional derivative along ``V = {"W": R{W}, "b": R{b}}``.
 
         Differentiating :math:`Z = XW^\top + \mathbf{1}b^\top` along the direction (product rule):
@@ -390,10 +377,10 @@ class Dense(Layer):
         self._cache, self._r_cache = (X,), (XX,)
         return ZZ
 
-    def _r_backward(
+    def r_backprop(
         self, GG: np.ndarray, V: dict[str, np.ndarray], input_grad: bool, out: dict[str, np.ndarray]
     ) -> np.ndarray | None:
-        r"""Backward pass with its directional derivative (the product rule on each formula of ``_backward``).
+        r"""Backward pass with its directional derivative (the product rule on each formula of ``backprop``).
 
         .. math::
 
@@ -443,13 +430,16 @@ class Dense(Layer):
 class Activation(Layer):
     r"""Apply an activation function: :math:`A = f(Z)`, elementwise or (softmax) row by row.
 
-    Derived in chapter 3 (the functions) and chapter 4 (the layer's backward pass).
+    Derived in chapter 3 (the functions) and chapter 4 (the layer's backward pass). The layer
+    holds no rule of its own: the :class:`~mlmath.activations.ActivationFunction` owns
+    :math:`f`, :math:`f'`, :math:`f''` and the R-operator rules, so any such object, built-in or
+    user-made, works in training and in exact Hessian-vector products alike.
 
     Parameters
     ----------
     activation : str or mlmath.activations.ActivationFunction
         ``"relu"``, ``"sigmoid"``, ``"tanh"``, ``"softmax"``, ``"log_softmax"`` or
-        ``"linear"`` (see :func:`mlmath.activations.get`).
+        ``"linear"`` (see :func:`mlmath.activations.get`), or an object of one's own.
     name : str, optional
 
     Examples
@@ -464,118 +454,52 @@ class Activation(Layer):
     def __init__(self, activation: str | activations.ActivationFunction, name: str | None = None) -> None:
         super().__init__(name)
         self.activation = activations.get(activation)
-        self._r_D1: np.ndarray | None = None  # f'(Z) (relu: the mask Z > 0) from the last _r_forward
 
     def compute_output_dim(self, n_in: int) -> int:
         """Same width as the input."""
         return n_in
 
-    def _forward(self, Z: np.ndarray) -> np.ndarray:
+    def call(self, Z: np.ndarray) -> np.ndarray:
         A = self.activation.forward(Z)
         self._cache = (Z, A)
         return A
 
-    def _backward(self, dA: np.ndarray, input_grad: bool) -> np.ndarray:
+    def backprop(self, dA: np.ndarray, input_grad: bool) -> np.ndarray:
         Z, A = self._cached()
         return self.activation.backward(Z, A, dA)
 
     def _output_shape_of_cache(self) -> tuple[int, int]:
         return self._cached()[1].shape
 
-    def _hvp_unsupported(self) -> str | None:
-        name = self.activation.name
-        if name not in _R_DERIVATIVES or activations._REGISTRY.get(name) is not self.activation:
-            known = ", ".join(repr(k) for k in _R_DERIVATIVES)
-            return f"Activation({name!r}) is not one of the built-in activations {known}"
-        return None
+    def hvp_unsupported_reason(self) -> str | None:
+        if self.activation.supports_hvp:
+            return None
+        return (
+            f"Activation({self.activation.name!r}) has no second_derivative; give its "
+            "ActivationFunction one (or 0 if it is piecewise linear)"
+        )
 
-    def _r_forward(self, ZZ: np.ndarray, V: dict[str, np.ndarray]) -> np.ndarray:
-        r"""Activation with its directional derivative :math:`R\{A\} = J_f(Z)\,R\{Z\}`: ``[A, R{A}]``.
-
-        Elementwise: :math:`R\{A\} = f'(Z) \odot R\{Z\}` (relu: both rows of the stack times the
-        mask :math:`\mathbb{1}[Z > 0]`). Softmax, row by row,
-        :math:`R\{s\} = (\operatorname{diag}(s) - ss^\top)R\{z\} = s \odot (R\{z\} - (s^\top R\{z\})\mathbf{1})`
-        (the Jacobian is symmetric, so this is :func:`mlmath.activations.softmax_vjp`);
-        log-softmax: :math:`R\{y\} = R\{z\} - (s^\top R\{z\})\mathbf{1}`.
-        """
-        name = self.activation.name
+    def r_call(self, ZZ: np.ndarray, V: dict[str, np.ndarray]) -> np.ndarray:
+        r"""The stack ``[A, R{A}]`` with :math:`R\{A\} = J_f(Z)\,R\{Z\}` (``ActivationFunction.r_forward``)."""
         Z = ZZ[0]
-        D1: np.ndarray | None = None
-        if name == "linear":
-            AA = ZZ
-        elif name == "relu":
-            D1 = Z > 0
-            AA = ZZ * D1
-        else:
-            AA = np.empty_like(ZZ)
-            AA[0] = self.activation.forward(Z)
-            if ZZ.shape[0] == 2:
-                A, RZ = AA[0], ZZ[1]
-                if name == "softmax":
-                    AA[1] = activations._softmax_vjp(A, RZ)
-                elif name == "log_softmax":
-                    np.subtract(RZ, (np.exp(A) * RZ).sum(axis=-1, keepdims=True), out=AA[1])
-                else:
-                    D1 = _r_derivatives(name)[0](A)
-                    np.multiply(RZ, D1, out=AA[1])
+        RZ = ZZ[1] if ZZ.shape[0] == 2 else np.zeros_like(Z)
+        AA = np.empty((2, *Z.shape), dtype=Z.dtype)
+        AA[0] = self.activation.forward(Z)
+        AA[1], saved = self.activation.r_forward(Z, AA[0], RZ)
         self._cache = (Z, AA[0])
-        self._r_cache = (ZZ, AA)
-        self._r_D1 = D1
+        self._r_cache = (RZ, AA[1], saved)
         return AA
 
-    def _r_backward(
+    def r_backprop(
         self, GG: np.ndarray, V: dict[str, np.ndarray], input_grad: bool, out: dict[str, np.ndarray]
     ) -> np.ndarray:
-        r"""Backward pass with its directional derivative: ``[R{dZ}, dZ]`` from ``[R{dA}, dA]``.
+        r"""``[R{dZ}, dZ]`` from ``[R{dA}, dA]`` (``ActivationFunction.r_backward``); elementwise
 
-        Elementwise, from :math:`dZ = f'(Z) \odot dA`:
-
-        .. math::
-
-            R\{dZ\} = f''(Z) \odot R\{Z\} \odot dA + f'(Z) \odot R\{dA\},
-
-        with :math:`f'' = 0` for relu (almost everywhere) and linear,
-        :math:`\sigma'' = \sigma'(1 - 2\sigma)` (:func:`mlmath.activations.sigmoid_second_derivative`)
-        and :math:`\tanh'' = -2\tanh\cdot\tanh'` (:func:`mlmath.activations.tanh_second_derivative`).
-        Softmax, from :math:`dz = s \odot (g - c\mathbf{1})` with :math:`c = g^\top s`, row by row:
-
-        .. math::
-
-            R\{dz\} = R\{s\} \odot (g - c\mathbf{1}) + s \odot (R\{g\} - R\{c\}\mathbf{1}),
-            \qquad R\{c\} = R\{g\}^\top s + g^\top R\{s\};
-
-        log-softmax, from :math:`dz = g - s\,(\mathbf{1}^\top g)`:
-        :math:`R\{dz\} = R\{g\} - s\,(\mathbf{1}^\top R\{g\}) - (s \odot R\{y\})(\mathbf{1}^\top g)`.
+        .. math:: R\{dZ\} = f''(Z) \odot R\{Z\} \odot dA + f'(Z) \odot R\{dA\}.
         """
-        ZZ, AA = self._r_cached()
-        name = self.activation.name
-        if name == "linear":
-            return GG
-        if name == "relu":
-            return np.multiply(GG, self._r_first_derivative(), out=GG)
-        Rg, g = GG
-        A, RA = AA
-        if name == "softmax":
-            g_c = g - (g * A).sum(axis=-1, keepdims=True)
-            Rc = (Rg * A).sum(axis=-1, keepdims=True)
-            Rc += (g * RA).sum(axis=-1, keepdims=True)
-            Rg -= Rc
-            Rg *= A
-            Rg += RA * g_c
-            np.multiply(A, g_c, out=g)
-            return GG
-        if name == "log_softmax":
-            S = np.exp(A)
-            g_sum = g.sum(axis=-1, keepdims=True)
-            Rg -= S * Rg.sum(axis=-1, keepdims=True)
-            Rg -= S * RA * g_sum
-            g -= S * g_sum
-            return GG
-        D1 = self._r_first_derivative()
-        term = _r_derivatives(name)[1](A, D1) * ZZ[1] * g  # f''(Z) ⊙ R{Z} ⊙ dA
-        GG *= D1
-        Rg += term
-        return GG
+        Z, A = self._cached()
+        RZ, RA, saved = self._r_cached()
+        return self.activation.r_backward(Z, A, RZ, RA, saved, GG)
 
     def backward(self, dA: np.ndarray) -> np.ndarray:
         r"""Return :math:`\partial L/\partial Z` from ``dA`` = :math:`\partial L/\partial A`.
@@ -597,35 +521,5 @@ class Activation(Layer):
         """
         return super().backward(dA)
 
-    def _r_first_derivative(self) -> np.ndarray:
-        """``f'(Z)`` kept by ``_r_forward`` for relu and the curved elementwise activations."""
-        if self._r_D1 is None:
-            raise RuntimeError(
-                f"Activation({self.activation.name!r}) has no f'(Z) from _r_forward; call _r_forward(ZZ, V) first"
-            )
-        return self._r_D1
-
     def __repr__(self) -> str:
         return f"Activation({self.activation.name!r})"
-
-
-# The elementwise activations with a curved graph: (f'(Z) from A = f(Z), f''(Z) from A and f'(Z));
-# None for linear and relu (f'' = 0; relu's f' is the mask Z > 0) and for the row-wise softmaxes.
-_FirstDerivative = Callable[[np.ndarray], np.ndarray]
-_SecondDerivative = Callable[[np.ndarray, np.ndarray], np.ndarray]
-_R_DERIVATIVES: dict[str, tuple[_FirstDerivative, _SecondDerivative] | None] = {
-    "linear": None,
-    "relu": None,
-    "sigmoid": (lambda A: A * (1 - A), lambda A, D1: D1 * (1 - 2 * A)),
-    "tanh": (lambda A: 1 - A * A, lambda A, D1: -2 * A * D1),
-    "softmax": None,
-    "log_softmax": None,
-}
-
-
-def _r_derivatives(name: str) -> tuple[_FirstDerivative, _SecondDerivative]:
-    """``(f', f'')`` of the curved elementwise activation ``name`` (sigmoid or tanh)."""
-    pair = _R_DERIVATIVES.get(name)
-    if pair is None:
-        raise ValueError(f"activation {name!r} has no entry (f', f'') in _R_DERIVATIVES")
-    return pair

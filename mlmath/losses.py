@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlmath._validation import as_float_array
-from mlmath.activations import _log_softmax, _sigmoid, _softmax
+from mlmath._validation import as_float_array, check_bool, check_in_range, lookup
+from mlmath.activations import LOG_SOFTMAX, SIGMOID, SOFTMAX, ActivationFunction
 
 __all__ = [
     "EPSILON",
@@ -62,8 +62,7 @@ def _check_pair(Y: object, P: object, name_y: str, name_p: str, *, hint: str = "
     for arr, name in ((y, name_y), (p, name_p)):
         if arr.ndim == 0 or arr.size == 0:
             raise ValueError(
-                f"{name} must be a non-empty array of shape (batch, n_outputs) or (n_outputs,); "
-                f"got shape {arr.shape}"
+                f"{name} must be a non-empty array of shape (batch, n_outputs) or (n_outputs,); got shape {arr.shape}"
             )
     if y.shape != p.shape:
         raise ValueError(
@@ -126,8 +125,8 @@ def _cce(Y: np.ndarray, P: np.ndarray, epsilon: float = EPSILON) -> tuple[float,
 
 def _cce_logits(Y: np.ndarray, Z: np.ndarray) -> tuple[float, np.ndarray]:
     m = _rows(Z)
-    value = -float(np.vdot(Y, _log_softmax(Z))) / m
-    grad = _softmax(Z) * Y.sum(axis=-1, keepdims=True)
+    value = -float(np.vdot(Y, LOG_SOFTMAX.forward(Z))) / m
+    grad = SOFTMAX.forward(Z) * Y.sum(axis=-1, keepdims=True)
     grad -= Y
     grad /= m
     return value, grad
@@ -144,7 +143,7 @@ def _bce(Y: np.ndarray, P: np.ndarray, epsilon: float = EPSILON) -> tuple[float,
 
 def _bce_logits(Y: np.ndarray, Z: np.ndarray) -> tuple[float, np.ndarray]:
     value = float(np.sum(np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z))))) / Z.size
-    grad = _sigmoid(Z) - Y
+    grad = SIGMOID.forward(Z) - Y
     grad /= Z.size
     return value, grad
 
@@ -240,12 +239,12 @@ def categorical_crossentropy(Y: np.ndarray, P: np.ndarray, *, epsilon: float = E
     y, p = _check_pair(Y, P, "Y", "P", hint=_ONE_HOT_HINT)
     _check_unit_interval(y, "Y", "class probabilities", _ONE_HOT_HINT)
     _check_unit_interval(
-        p, "P", "probabilities",
+        p,
+        "P",
+        "probabilities",
         " If P holds logits, use categorical_crossentropy_from_logits (CategoricalCrossentropy(from_logits=True)).",
     )
-    eps = float(epsilon)
-    if not 0 < eps < 0.5:
-        raise ValueError(f"epsilon must lie in (0, 0.5); got {epsilon!r}")
+    eps = check_in_range(epsilon, "epsilon", 0.0, 0.5, low_inclusive=False)
     return _cce(y, p, eps)
 
 
@@ -325,12 +324,12 @@ def binary_crossentropy(Y: np.ndarray, P: np.ndarray, *, epsilon: float = EPSILO
     y, p = _check_pair(Y, P, "Y", "P")
     _check_unit_interval(y, "Y", "targets")
     _check_unit_interval(
-        p, "P", "probabilities",
+        p,
+        "P",
+        "probabilities",
         " If P holds logits, use binary_crossentropy_from_logits (BinaryCrossentropy(from_logits=True)).",
     )
-    eps = float(epsilon)
-    if not 0 < eps < 0.5:
-        raise ValueError(f"epsilon must lie in (0, 0.5); got {epsilon!r}")
+    eps = check_in_range(epsilon, "epsilon", 0.0, 0.5, low_inclusive=False)
     return _bce(y, p, eps)
 
 
@@ -377,13 +376,21 @@ def binary_crossentropy_from_logits(Y: np.ndarray, Z: np.ndarray) -> tuple[float
 
 
 class Loss:
-    """Base class of the loss objects given to :meth:`mlmath.models.Sequential.compile`.
+    r"""Base class of the loss objects given to :meth:`mlmath.models.Sequential.compile`.
 
     A loss object is called as ``loss(y_true, y_pred)`` and returns the value (a ``float``);
-    :meth:`gradient` returns :math:`\\partial L / \\partial` ``y_pred`` and
-    :meth:`value_and_grad` both at once. All three check their inputs; the training loop
-    checks the targets once per ``fit`` with :meth:`check_targets` and then calls the
-    unchecked kernel.
+    :meth:`gradient` returns :math:`\partial L / \partial` ``y_pred`` and
+    :meth:`value_and_grad` both at once. All three check their inputs.
+
+    **The protocol** the models and :mod:`mlmath.curvature` use, unchecked (the caller checked
+    the targets once with :meth:`check_targets`, and predictions are finite float arrays of the
+    targets' shape). A loss owns all its rules, so a new loss is one subclass:
+
+    - :meth:`value_and_grad_unchecked` (required): :math:`L` and :math:`\partial L/\partial P`;
+    - :meth:`hessian_vector_unchecked` (for exact Hessian-vector products): :math:`\nabla^2_P L\; R\{P\}`;
+    - :meth:`fused_divisor` (optional): for a final activation whose Jacobian cancels against the
+      loss's gradient (softmax with cross-entropy), the :math:`c` of the fused gradient
+      :math:`(P - Y)/c` with respect to that activation's *input*.
     """
 
     name = "loss"
@@ -397,22 +404,56 @@ class Loss:
         return self.value_and_grad(y_true, y_pred)[1]
 
     def value_and_grad(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, np.ndarray]:
-        """Return ``(value, gradient with respect to y_pred)``."""
-        raise NotImplementedError
+        """Return ``(value, gradient with respect to y_pred)``, after checking both arrays."""
+        y, p = _check_pair(y_true, y_pred, "y_true", "y_pred")
+        self.check_targets(y, "y_true")
+        return self.value_and_grad_unchecked(y, p)
 
     def check_targets(self, Y: np.ndarray, name: str = "Y") -> None:
         """Raise ``ValueError`` if the targets ``Y`` (a finite float array) do not suit this loss."""
 
-    def _value_and_grad(self, Y: np.ndarray, P: np.ndarray) -> tuple[float, np.ndarray]:
-        """Unchecked kernel: ``Y`` and ``P`` are finite float arrays of one shape."""
-        raise NotImplementedError
+    # -- protocol (unchecked) ------------------------------------------------------------------
 
-    def _fused_gradient(self, activation: str, Y: np.ndarray, P: np.ndarray) -> np.ndarray | None:
-        """Gradient with respect to the *input* of a final ``activation`` whose output is ``P``.
+    def value_and_grad_unchecked(self, Y: np.ndarray, P: np.ndarray) -> tuple[float, np.ndarray]:
+        r""":math:`L(Y, P)` and :math:`\partial L/\partial P` for finite float arrays of one shape."""
+        raise NotImplementedError(f"{type(self).__name__} must implement value_and_grad_unchecked(Y, P)")
+
+    def hessian_vector_unchecked(self, Y: np.ndarray, P: np.ndarray, RP: np.ndarray) -> np.ndarray:
+        r""":math:`R\{\partial L/\partial P\} = \nabla^2_P L\; R\{P\}`, the loss's rule in the exact HVP (chapter 5)."""
+        raise NotImplementedError(f"{type(self).__name__} has no hessian_vector_unchecked(Y, P, RP)")
+
+    @property
+    def supports_hvp(self) -> bool:
+        """Whether this loss's second-order rule :meth:`hessian_vector_unchecked` belongs to its value.
+
+        False without the rule, and also for a subclass that redefines the value
+        (``value_and_grad_unchecked``) below the class that wrote the rule: the inherited
+        Hessian would then be that of another function.
+        """
+        mro = type(self).__mro__
+        rule = next(i for i, cls in enumerate(mro) if "hessian_vector_unchecked" in vars(cls))
+        value = next(i for i, cls in enumerate(mro) if "value_and_grad_unchecked" in vars(cls))
+        return mro[rule] is not Loss and rule <= value
+
+    def fused_divisor(self, activation: ActivationFunction, P: np.ndarray) -> int | None:
+        r"""The :math:`c` of the fused gradient :math:`(P - Y)/c` below a final ``activation``, or ``None``.
+
+        With a fused pair the backward pass starts at the activation's input with
+        :math:`(P - Y)/c`, and the exact HVP with :math:`R\{P\}/c` (:math:`R` of a linear map).
+        """
+        return None
+
+    def fused_gradient(self, activation: ActivationFunction, Y: np.ndarray, P: np.ndarray) -> np.ndarray | None:
+        r"""Gradient with respect to the *input* of a final ``activation`` whose output is ``P``.
 
         ``None`` when this loss has no fused form for that activation.
         """
-        return None
+        c = self.fused_divisor(activation, P)
+        if c is None:
+            return None
+        grad = P - Y
+        grad /= c
+        return grad
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -420,6 +461,8 @@ class Loss:
 
 class MeanSquaredError(Loss):
     r"""Mean squared error, as :func:`mean_squared_error`: mean over outputs, then over the batch.
+
+    Its Hessian in :math:`P` is :math:`\frac{2}{mn} I`, so :math:`R\{\partial L/\partial P\} = \frac{2}{mn} R\{P\}`.
 
     Examples
     --------
@@ -432,16 +475,41 @@ class MeanSquaredError(Loss):
 
     name = "mean_squared_error"
 
-    def value_and_grad(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, np.ndarray]:
-        """Return ``(value, gradient)``; see :func:`mean_squared_error`."""
-        y, p = _check_pair(y_true, y_pred, "y_true", "y_pred")
-        return _mse(y, p)
-
-    def _value_and_grad(self, Y: np.ndarray, P: np.ndarray) -> tuple[float, np.ndarray]:
+    def value_and_grad_unchecked(self, Y: np.ndarray, P: np.ndarray) -> tuple[float, np.ndarray]:
         return _mse(Y, P)
 
+    def hessian_vector_unchecked(self, Y: np.ndarray, P: np.ndarray, RP: np.ndarray) -> np.ndarray:
+        return RP * (2 / P.size)
 
-class CategoricalCrossentropy(Loss):
+
+class _ProbabilityLoss(Loss):
+    """A cross-entropy on probabilities or, with ``from_logits=True``, on logits."""
+
+    def __init__(self, from_logits: bool = False) -> None:
+        self.from_logits = check_bool(from_logits, "from_logits")
+
+    def value_and_grad(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, np.ndarray]:
+        """Return ``(value, gradient with respect to y_pred)`` (``y_pred`` logits if ``from_logits``)."""
+        y, p = _check_pair(y_true, y_pred, "y_true", "y_pred", hint=self._hint)
+        _check_unit_interval(y, "y_true", self._target_words, self._hint)
+        if not self.from_logits:
+            _check_unit_interval(p, "y_pred", "probabilities", " If y_pred holds logits, use from_logits=True.")
+        return self.value_and_grad_unchecked(y, p)
+
+    _hint = ""
+    _target_words = "targets"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(from_logits={self.from_logits})"
+
+
+def _clip(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``P`` clipped to [EPSILON, 1 - EPSILON], and where the clip is active (the loss is flat there)."""
+    Pc = np.clip(P, EPSILON, 1 - EPSILON)
+    return Pc, Pc != P
+
+
+class CategoricalCrossentropy(_ProbabilityLoss):
     r"""Categorical cross-entropy: :func:`categorical_crossentropy` or, with ``from_logits=True``,
     :func:`categorical_crossentropy_from_logits`.
 
@@ -459,6 +527,10 @@ class CategoricalCrossentropy(Loss):
     number wherever no probability is clipped, cheaper, and without the clip's dead zone.
     Training targets must be one-hot rows (or rows of class probabilities).
 
+    The Hessian in the prediction is diagonal on probabilities, :math:`\operatorname{diag}(Y/\tilde P^2)/m`
+    (0 where the clip is active), and on logits, row by row, the softmax Jacobian
+    :math:`(\operatorname{diag}(s) - ss^\top)\,(\mathbf{1}^\top y)/m`.
+
     Examples
     --------
     >>> loss = CategoricalCrossentropy(from_logits=True)
@@ -467,40 +539,33 @@ class CategoricalCrossentropy(Loss):
     """
 
     name = "categorical_crossentropy"
-
-    def __init__(self, from_logits: bool = False) -> None:
-        if not isinstance(from_logits, bool | np.bool_):
-            raise TypeError(f"from_logits must be True or False; got {from_logits!r}")
-        self.from_logits = bool(from_logits)
-
-    def value_and_grad(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, np.ndarray]:
-        """Return ``(value, gradient with respect to y_pred)`` (``y_pred`` logits if ``from_logits``)."""
-        y, p = _check_pair(y_true, y_pred, "y_true", "y_pred", hint=_ONE_HOT_HINT)
-        _check_unit_interval(y, "y_true", "class probabilities", _ONE_HOT_HINT)
-        if self.from_logits:
-            return _cce_logits(y, p)
-        _check_unit_interval(p, "y_pred", "probabilities", " If y_pred holds logits, use from_logits=True.")
-        return _cce(y, p)
+    _hint = _ONE_HOT_HINT
+    _target_words = "class probabilities"
 
     def check_targets(self, Y: np.ndarray, name: str = "Y") -> None:
         """Require rows of ``Y`` to be one-hot or probability distributions."""
         _check_distributions(Y, name)
 
-    def _value_and_grad(self, Y: np.ndarray, P: np.ndarray) -> tuple[float, np.ndarray]:
+    def value_and_grad_unchecked(self, Y: np.ndarray, P: np.ndarray) -> tuple[float, np.ndarray]:
         return _cce_logits(Y, P) if self.from_logits else _cce(Y, P)
 
-    def _fused_gradient(self, activation: str, Y: np.ndarray, P: np.ndarray) -> np.ndarray | None:
-        if self.from_logits or activation != "softmax":
-            return None
-        grad = P - Y
-        grad /= _rows(P)
-        return grad
+    def hessian_vector_unchecked(self, Y: np.ndarray, P: np.ndarray, RP: np.ndarray) -> np.ndarray:
+        m = _rows(P)
+        if self.from_logits:
+            out = SOFTMAX.backward(P, SOFTMAX.forward(P), RP)  # the softmax Jacobian is symmetric
+            out *= Y.sum(axis=-1, keepdims=True) / m
+            return out
+        Pc, flat = _clip(P)
+        out = Y * RP / (Pc * Pc)
+        out[flat] = 0
+        out /= m
+        return out
 
-    def __repr__(self) -> str:
-        return f"CategoricalCrossentropy(from_logits={self.from_logits})"
+    def fused_divisor(self, activation: ActivationFunction, P: np.ndarray) -> int | None:
+        return _rows(P) if activation is SOFTMAX and not self.from_logits else None
 
 
-class BinaryCrossentropy(Loss):
+class BinaryCrossentropy(_ProbabilityLoss):
     r"""Binary cross-entropy: :func:`binary_crossentropy` or, with ``from_logits=True``,
     :func:`binary_crossentropy_from_logits`.
 
@@ -513,6 +578,8 @@ class BinaryCrossentropy(Loss):
     -----
     In :class:`mlmath.models.Sequential`, after a final ``Activation('sigmoid')`` with
     ``from_logits=False``, training backpropagates the fused gradient :math:`(\sigma(Z) - Y)/(mn)`.
+    The Hessian in the prediction is diagonal: :math:`(Y/\tilde P^2 + (1 - Y)/(1 - \tilde P)^2)/(mn)`
+    on probabilities (0 where the clip is active), :math:`\sigma'(Z)/(mn)` on logits.
 
     Examples
     --------
@@ -523,36 +590,25 @@ class BinaryCrossentropy(Loss):
 
     name = "binary_crossentropy"
 
-    def __init__(self, from_logits: bool = False) -> None:
-        if not isinstance(from_logits, bool | np.bool_):
-            raise TypeError(f"from_logits must be True or False; got {from_logits!r}")
-        self.from_logits = bool(from_logits)
-
-    def value_and_grad(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, np.ndarray]:
-        """Return ``(value, gradient with respect to y_pred)`` (``y_pred`` logits if ``from_logits``)."""
-        y, p = _check_pair(y_true, y_pred, "y_true", "y_pred")
-        _check_unit_interval(y, "y_true", "targets")
-        if self.from_logits:
-            return _bce_logits(y, p)
-        _check_unit_interval(p, "y_pred", "probabilities", " If y_pred holds logits, use from_logits=True.")
-        return _bce(y, p)
-
     def check_targets(self, Y: np.ndarray, name: str = "Y") -> None:
         """Require targets in :math:`[0, 1]`."""
         _check_unit_interval(Y, name, "targets")
 
-    def _value_and_grad(self, Y: np.ndarray, P: np.ndarray) -> tuple[float, np.ndarray]:
+    def value_and_grad_unchecked(self, Y: np.ndarray, P: np.ndarray) -> tuple[float, np.ndarray]:
         return _bce_logits(Y, P) if self.from_logits else _bce(Y, P)
 
-    def _fused_gradient(self, activation: str, Y: np.ndarray, P: np.ndarray) -> np.ndarray | None:
-        if self.from_logits or activation != "sigmoid":
-            return None
-        grad = P - Y
-        grad /= P.size
-        return grad
+    def hessian_vector_unchecked(self, Y: np.ndarray, P: np.ndarray, RP: np.ndarray) -> np.ndarray:
+        if self.from_logits:
+            out = SIGMOID.derivative(P, SIGMOID.forward(P)) * RP
+        else:
+            Pc, flat = _clip(P)
+            out = (Y / (Pc * Pc) + (1 - Y) / ((1 - Pc) * (1 - Pc))) * RP
+            out[flat] = 0
+        out /= P.size
+        return out
 
-    def __repr__(self) -> str:
-        return f"BinaryCrossentropy(from_logits={self.from_logits})"
+    def fused_divisor(self, activation: ActivationFunction, P: np.ndarray) -> int | None:
+        return P.size if activation is SIGMOID and not self.from_logits else None
 
 
 _NAMES = {
@@ -584,16 +640,7 @@ def get(identifier: str | Loss) -> Loss:
     """
     if isinstance(identifier, Loss):
         return identifier
-    if isinstance(identifier, str):
-        cls = _NAMES.get(identifier.lower())
-        if cls is None:
-            known = ", ".join(repr(k) for k in _NAMES)
-            raise ValueError(f"unknown loss {identifier!r}; known losses: {known}, or a Loss instance")
-        return cls()
-    raise TypeError(
-        f"loss must be a name such as 'mse' or a Loss instance such as MeanSquaredError(); "
-        f"got {type(identifier).__name__}"
-    )
+    return lookup(_NAMES, identifier, "loss", "a Loss instance such as MeanSquaredError()")()
 
 
 # ---------------------------------------------------------------------------

@@ -19,22 +19,22 @@ the batch losses weighted by batch size; accuracy compares ``argmax`` of the pre
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from mlmath import curvature
 from mlmath import losses as _losses
 from mlmath import optim as _optim
-from mlmath._validation import as_float_array, check_in_range, check_int
-from mlmath.activations import _sigmoid, _softmax, _softmax_vjp
+from mlmath._flat import flatten, split_flat, total_size
+from mlmath._validation import as_float_array, as_generator, check_dtype, check_in_range, check_int, check_verbose
 from mlmath.data import train_validation_split
-from mlmath.layers import Activation, Dense, Layer, _check_dtype, _features_error
-from mlmath.optim import _split
+from mlmath.layers import Activation, Dense, Layer, features_error
+from mlmath.training import History, check_fit_options, diverged, run_epochs
 
-__all__ = ["History", "Sequential", "accuracy"]
+__all__ = ["History", "Sequential", "accuracy"]  # History lives in mlmath.training
 
 _METRICS = ("accuracy", "acc")
 _ONE_HOT_HINT = "For integer class labels y, pass mlmath.data.to_categorical(y, num_classes)."
@@ -96,35 +96,6 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
         raise ValueError("y_true must hold at least one row")
     _check_one_hot(Y, "y_true")
     return _count_correct(Y, P) / Y.shape[0]
-
-
-# ---------------------------------------------------------------------------
-# History
-# ---------------------------------------------------------------------------
-
-
-class History:
-    """What :meth:`Sequential.fit` returns: per-epoch losses and metrics.
-
-    Attributes
-    ----------
-    history : dict of str to list of float
-        ``"loss"``, then each metric (``"accuracy"``), then ``"val_loss"`` and
-        ``"val_accuracy"`` when there are validation rows; one value per epoch.
-    epoch : list of int
-        The epoch numbers, from 0, as Keras lists them.
-    params : dict
-        ``{"epochs": ..., "steps": ..., "verbose": ...}``; ``steps`` is the number of batches per epoch.
-    """
-
-    def __init__(self) -> None:
-        self.history: dict[str, list[float]] = {}
-        self.epoch: list[int] = []
-        self.params: dict[str, int] = {}
-
-    def __repr__(self) -> str:
-        keys = ", ".join(self.history)
-        return f"History(epochs={len(self.epoch)}, keys=[{keys}])"
 
 
 # ---------------------------------------------------------------------------
@@ -198,7 +169,7 @@ class Sequential:
             raise TypeError(f"name must be a string; got {type(name).__name__}")
         self.name = name
         self.seed = None if seed is None else check_int(seed, "seed", 0)
-        self._rng = np.random.default_rng(self.seed)
+        self._rng = as_generator(self.seed)
         self._layers: list[Layer] = []
         self._dtype: np.dtype | None = None
         self._flat: tuple[np.ndarray, np.ndarray] | None = None  # all parameters, all gradients
@@ -218,17 +189,13 @@ class Sequential:
         If the model is already built, the new layer is built at once for the current width.
         """
         if not isinstance(layer, Layer):
-            raise TypeError(
-                f"add() takes a layer such as Dense(64) or Activation('relu'); got {type(layer).__name__}"
-            )
+            raise TypeError(f"add() takes a layer such as Dense(64) or Activation('relu'); got {type(layer).__name__}")
         if any(layer is other for other in self._layers):
             raise ValueError(f"this {type(layer).__name__} layer is already in the model; create a new one")
         if self._layers and isinstance(layer, Dense) and layer.input_dim is not None:
             expected = self._layers[-1].output_dim
             if expected is not None and expected != layer.input_dim:
-                raise ValueError(
-                    f"Dense(input_dim={layer.input_dim}) cannot follow a layer with {expected} outputs"
-                )
+                raise ValueError(f"Dense(input_dim={layer.input_dim}) cannot follow a layer with {expected} outputs")
         if layer.name is None:
             base = type(layer).__name__.lower()
             taken = {other.name for other in self._layers}
@@ -272,7 +239,7 @@ class Sequential:
     def _output_width(self) -> int:
         """Width of the last layer's output, once the layers are built."""
         last = self._layers[-1]
-        return last.compute_output_dim(last._built_n_in())
+        return last.compute_output_dim(last.built_n_in)
 
     def _widths(self, n_in: int) -> list[int]:
         widths = [n_in]
@@ -302,7 +269,7 @@ class Sequential:
         """
         if not self._layers:
             raise ValueError("the model has no layers: add() some before building it")
-        dt = _check_dtype(dtype)
+        dt = check_dtype(dtype)
         if input_dim is None:
             input_dim = self.input_dim
             if input_dim is None:
@@ -320,7 +287,7 @@ class Sequential:
             return
         first = self._layers[0]
         if first.n_in is not None and n_in != first.n_in:
-            raise _features_error(type(first).__name__, n_in, first.n_in)
+            raise features_error(type(first).__name__, n_in, first.n_in, "input_dim")
         n = n_in
         for layer in self._layers:
             self._build_layer(layer, n, dt)
@@ -336,9 +303,9 @@ class Sequential:
         """
         pairs = [(layer, key) for layer in self._layers for key in layer.params]
         shapes = [layer.params[key].shape for layer, key in pairs]
-        size = sum(math.prod(shape) for shape in shapes)
+        size = total_size(shapes)
         flat_p, flat_g = np.empty(size, self._dtype), np.zeros(size, self._dtype)
-        views_p, views_g = _split(flat_p, shapes), _split(flat_g, shapes)
+        views_p, views_g = split_flat(flat_p, shapes), split_flat(flat_g, shapes)
         for (layer, key), vp, vg in zip(pairs, views_p, views_g, strict=True):
             vp[...] = layer.params[key]
             layer.params[key], layer.grads[key] = vp, vg
@@ -386,9 +353,12 @@ class Sequential:
         a shape differs, or a value is not finite; nothing changes then.
         """
         params = self.trainable_weights
-        weights = list(weights)
+        if not isinstance(weights, list | tuple):
+            raise TypeError(
+                f"weights must be a list of {len(params)} arrays, as from get_weights(); got {type(weights).__name__}"
+            )
         if len(weights) != len(params):
-            raise ValueError(f"set_weights expects {len(params)} arrays; got {len(weights)}")
+            raise ValueError(f"weights must hold {len(params)} arrays, as from get_weights(); got {len(weights)}")
         checked = []
         for i, (p, w) in enumerate(zip(params, weights, strict=True)):
             arr = as_float_array(w, f"weights[{i}]")
@@ -398,6 +368,28 @@ class Sequential:
         for p, arr in zip(params, checked, strict=True):
             np.copyto(p, arr, casting="same_kind")
 
+    def get_flat_weights(self) -> np.ndarray:
+        r"""All parameters as one new vector :math:`\theta`: :attr:`trainable_weights` raveled and concatenated.
+
+        The inverse of :meth:`set_flat_weights`; the order of the direction vectors of
+        :meth:`hessian_vector_product` and of :func:`mlmath.calculus.top_eigenvalues`.
+        """
+        return flatten(self.trainable_weights, self._built_dtype())
+
+    def set_flat_weights(self, theta: npt.ArrayLike) -> None:
+        """Copy the vector ``theta`` (as from :meth:`get_flat_weights`) into the parameters, in place.
+
+        Raises ``ValueError`` if its length is not :meth:`count_params` or a value is not finite;
+        nothing changes then.
+        """
+        params = self.trainable_weights
+        flat = as_float_array(theta, "theta", ndim=1, shape_hint="(count_params(),)")
+        n = total_size([p.shape for p in params])
+        if flat.size != n:
+            raise ValueError(f"theta must have length {n} (the model's number of parameters); got {flat.size}")
+        for p, v in zip(params, split_flat(flat, [p.shape for p in params]), strict=True):
+            np.copyto(p, v, casting="same_kind")
+
     def count_params(self) -> int:
         """Total number of parameters (known once the input width is known)."""
         n_in = self.input_dim
@@ -406,7 +398,7 @@ class Sequential:
         widths = self._widths(n_in)
         total = 0
         for layer, w in zip(self._layers, widths, strict=False):
-            count = _layer_param_count(layer, w)
+            count = layer.params_for_width(w)
             if count is None:
                 raise ValueError(f"count_params cannot count the parameters of the unbuilt layer {layer.name}")
             total += count
@@ -476,10 +468,7 @@ class Sequential:
             raise ValueError(f"{name} must hold at least one sample; got shape {X.shape}")
         first = self._layers[0]
         if first.n_in is not None and X.shape[1] != first.n_in:
-            raise ValueError(
-                f"{name} has {X.shape[1]} features, but {type(first).__name__} is expecting {first.n_in} "
-                "features as input."
-            )
+            raise features_error(type(first).__name__, X.shape[1], first.n_in, name)
         return X
 
     def _check_XY(
@@ -498,8 +487,7 @@ class Sequential:
         n_out = self._widths(X.shape[1])[-1]
         if Y.shape[1] != n_out:
             raise ValueError(
-                f"{ny} has {Y.shape[1]} columns, but the model outputs {n_out} values per sample. "
-                f"{_ONE_HOT_HINT}"
+                f"{ny} has {Y.shape[1]} columns, but the model outputs {n_out} values per sample. {_ONE_HOT_HINT}"
             )
         self._compiled_loss().check_targets(Y, ny)
         if self.metrics:
@@ -514,7 +502,7 @@ class Sequential:
     def _forward(self, X: np.ndarray) -> np.ndarray:
         A = X
         for layer in self._layers:
-            A = layer._forward(A)
+            A = layer.call(A)
         return A
 
     def _loss_and_backward(self, Y: np.ndarray, P: np.ndarray) -> float:
@@ -525,14 +513,14 @@ class Sequential:
         start = len(layers) - 1
         fused = None
         if isinstance(last, Activation):
-            fused = loss._fused_gradient(last.activation.name, Y, P)
+            fused = loss.fused_gradient(last.activation, Y, P)
         if fused is None:
-            value, g = loss._value_and_grad(Y, P)
+            value, g = loss.value_and_grad_unchecked(Y, P)
         else:  # softmax + cross-entropy (or sigmoid + binary): start below the activation with P - Y
-            value, g = loss._value_and_grad(Y, P)[0], fused
+            value, g = loss.value_and_grad_unchecked(Y, P)[0], fused
             start -= 1
         for i in range(start, -1, -1):
-            dX = layers[i]._backward(g, i > 0)
+            dX = layers[i].backprop(g, i > 0)
             if dX is not None:  # None only from the first layer (no input gradient), the last step
                 g = dX
         return value
@@ -543,7 +531,7 @@ class Sequential:
         for start in range(0, X.shape[0], batch_size):
             Xb, Yb = X[start : start + batch_size], Y[start : start + batch_size]
             P = self._forward(Xb)
-            total += loss._value_and_grad(Yb, P)[0] * Xb.shape[0]
+            total += loss.value_and_grad_unchecked(Yb, P)[0] * Xb.shape[0]
             if self.metrics:
                 correct += _count_correct(Yb, P)
         return total / X.shape[0], correct
@@ -610,16 +598,14 @@ class Sequential:
             If the loss or the weights become NaN or infinite; the weights and the optimizer
             state are restored to their values before the call.
         """
-        self._require_compiled("fit")
-        epochs = check_int(epochs, "epochs", 1)
-        batch_size = check_int(batch_size, "batch_size", 1)
+        optimizer = self._require_compiled("fit")[1]
+        options = check_fit_options(
+            epochs=epochs, batch_size=batch_size, shuffle=shuffle, verbose=verbose, seed=seed, default_rng=self._rng
+        )
         split = check_in_range(validation_split, "validation_split", 0.0, 1.0)
-        if not isinstance(shuffle, bool | np.bool_):
-            raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
-        if isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral) or verbose not in (0, 1, 2):
-            raise ValueError(f"verbose must be 0, 1 or 2; got {verbose!r}")
-        rng = self._rng if seed is None else np.random.default_rng(check_int(seed, "seed", 0))
         X, Y = self._check_XY(X, Y)
+        X_val: np.ndarray | None = None
+        Y_val: np.ndarray | None = None
         if validation_data is not None:
             if split > 0:
                 raise ValueError("give validation_split or validation_data, not both")
@@ -632,86 +618,46 @@ class Sequential:
         elif split > 0:
             (X_train, Y_train), (X_val, Y_val) = train_validation_split(X, Y, split)
         else:
-            X_train, Y_train, X_val, Y_val = X, Y, None, None
+            X_train, Y_train = X, Y
         self._ensure_built(X.shape[1], X.dtype)
         X_train, Y_train = self._cast(X_train, Y_train)
-        if X_val is not None:
-            X_val, Y_val = self._cast(X_val, Y_val)
-
         if not self._packed():  # a layer's arrays were replaced since the build
             self._pack()
-        params, grads = self.trainable_weights, self._grads()
-        optimizer = self.optimizer
-        optimizer._check_compatible(params)
-        saved_params, saved_state = [p.copy() for p in params], optimizer.get_state()
+        params, grads, flat = self.trainable_weights, self._grads(), self._flat
+        optimizer.check_compatible(params)
+        m, steps = X_train.shape[0], options.steps(X_train.shape[0])
 
-        m = X_train.shape[0]
-        steps = math.ceil(m / batch_size)
-        history = History()
-        history.params = {"epochs": epochs, "steps": steps, "verbose": int(verbose)}
+        def train_step(rows: np.ndarray | slice, epoch: int, step: int) -> dict[str, float]:
+            Xb, Yb = X_train[rows], Y_train[rows]
+            P = self._forward(Xb)
+            value = self._loss_and_backward(Yb, P)
+            if not math.isfinite(value):
+                raise diverged("loss", value, epoch, options.epochs, step, steps)
+            optimizer.apply_unchecked(params, grads, flat)
+            sums = {"loss": value * Xb.shape[0]}
+            if self.metrics:
+                correct = _count_correct(Yb, P)
+                sums.update(dict.fromkeys(self.metrics, correct))
+            return sums
+
         keys = ["loss", *self.metrics]
-        if X_val is not None:
+        validate = None
+        if X_val is not None and Y_val is not None:
+            X_v, Y_v = self._cast(X_val, Y_val)
             keys += [f"val_{k}" for k in keys]
-        history.history = {k: [] for k in keys}
-        try:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                for epoch in range(1, epochs + 1):
-                    # Gather each batch's rows when it is needed: a shuffled copy of the whole
-                    # training set per epoch would cost as much as many steps on large data.
-                    order = rng.permutation(m) if shuffle else None
-                    loss_sum, correct = 0.0, 0
-                    for step in range(1, steps + 1):
-                        rows = slice((step - 1) * batch_size, step * batch_size)
-                        if order is None:
-                            Xb, Yb = X_train[rows], Y_train[rows]
-                        else:
-                            Xb, Yb = X_train[order[rows]], Y_train[order[rows]]
-                        P = self._forward(Xb)
-                        value = self._loss_and_backward(Yb, P)
-                        if not math.isfinite(value):
-                            raise FloatingPointError(
-                                f"the loss became {value} at epoch {epoch}/{epochs}, step {step}/{steps}"
-                                + _RESTORED
-                            )
-                        optimizer._apply(params, grads, self._flat)
-                        loss_sum += value * Xb.shape[0]
-                        if self.metrics:
-                            correct += _count_correct(Yb, P)
-                    if not all(np.isfinite(p).all() for p in params):
-                        raise FloatingPointError(
-                            f"the weights became NaN or infinite during epoch {epoch}/{epochs}" + _RESTORED
-                        )
-                    logs = {"loss": loss_sum / m}
-                    for metric in self.metrics:
-                        logs[metric] = correct / m
-                    if X_val is not None:
-                        val_loss, val_correct = self._evaluate_arrays(X_val, Y_val, batch_size)
-                        if not math.isfinite(val_loss):
-                            raise FloatingPointError(
-                                f"the validation loss became {val_loss} after epoch {epoch}/{epochs}" + _RESTORED
-                            )
-                        logs["val_loss"] = val_loss
-                        for metric in self.metrics:
-                            logs[f"val_{metric}"] = val_correct / X_val.shape[0]
-                    for k in keys:
-                        history.history[k].append(logs[k])
-                    history.epoch.append(epoch - 1)
-                    if verbose:
-                        parts = " - ".join(f"{k}: {logs[k]:.4f}" for k in keys)
-                        print(f"Epoch {epoch}/{epochs} - {parts}", flush=True)
-        except BaseException:
-            for p, saved in zip(params, saved_params, strict=True):
-                np.copyto(p, saved)
-            optimizer.set_state(saved_state)
-            raise
-        self.history = history
-        return history
+
+            def validate(epoch: int) -> dict[str, float]:
+                val_loss, val_correct = self._evaluate_arrays(X_v, Y_v, options.batch_size)
+                if not math.isfinite(val_loss):
+                    raise diverged("validation loss", val_loss, epoch, options.epochs)
+                return {"val_loss": val_loss, **{f"val_{k}": val_correct / X_v.shape[0] for k in self.metrics}}
+
+        self.history = run_epochs(m, options, train_step, params, optimizer, keys, validate)
+        return self.history
 
     # -- evaluate, predict --------------------------------------------------------------------------
 
-    def evaluate(
-        self, X: np.ndarray, Y: np.ndarray, batch_size: int = 32, verbose: int = 1
-    ) -> list[float] | float:
+    def evaluate(self, X: np.ndarray, Y: np.ndarray, batch_size: int = 32, verbose: int = 1) -> list[float] | float:
         """Loss and metrics on ``(X, Y)``, without training.
 
         Parameters
@@ -731,8 +677,7 @@ class Sequential:
         """
         self._require_compiled("evaluate")
         batch_size = check_int(batch_size, "batch_size", 1)
-        if isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral) or verbose not in (0, 1, 2):
-            raise ValueError(f"verbose must be 0, 1 or 2; got {verbose!r}")
+        verbose = check_verbose(verbose)
         X, Y = self._check_XY(X, Y)
         self._ensure_built(X.shape[1], X.dtype)
         X, Y = self._cast(X, Y)
@@ -759,6 +704,7 @@ class Sequential:
             For a final softmax: one row of class probabilities per sample.
         """
         batch_size = check_int(batch_size, "batch_size", 1)
+        check_verbose(verbose)
         X = self._check_X(X)
         self._ensure_built(X.shape[1], X.dtype)
         (X,) = self._cast(X)
@@ -805,35 +751,11 @@ class Sequential:
 
         :math:`H = \nabla^2_\theta L(\theta)` is the Hessian of the compiled loss on all of
         ``(X, Y)`` (one batch, the mean over its rows, exactly as :meth:`loss_and_gradients`
-        defines it) with respect to every parameter :math:`\theta` of
-        :attr:`trainable_weights`. It is computed without forming :math:`H` and without finite
-        differences, by Pearlmutter's R-operator (forward-over-reverse differentiation):
-        :math:`HV = \frac{d}{dt}\nabla L(\theta + tV)\big|_{t=0} = R\{\nabla L\}`, the directional
-        derivative of the backward pass. Every quantity :math:`Q` of the forward and backward
-        passes is carried together with :math:`R\{Q\} = \frac{d}{dt}Q(\theta + tV)\big|_{t=0}`,
-        obtained from the product rule on each formula:
-
-        .. math::
-
-            R\{Z\} = R\{X\}W^\top + X R\{W\}^\top + \mathbf{1}R\{b\}^\top, \qquad
-            R\{A\} = f'(Z) \odot R\{Z\},
-
-        then :math:`R\{\partial L/\partial P\} = \nabla^2_P L\; R\{P\}` at the loss (for mean
-        squared error :math:`2R\{P\}/(mn)`; for softmax + cross-entropy, fused,
-        :math:`R\{S\}/m`), and backwards
-
-        .. math::
-
-            R\{dZ\} = f''(Z) \odot R\{Z\} \odot dA + f'(Z) \odot R\{dA\}, \qquad
-            R\{dW\} = R\{dZ\}^\top X + dZ^\top R\{X\}, \qquad
-            R\{db\} = R\{dZ\}^\top\mathbf{1}, \qquad
-            R\{dX\} = R\{dZ\}W + dZ\,R\{W\}.
-
-        The blocks :math:`R\{dW\}, R\{db\}` are :math:`HV`. The cost is one forward and one
-        backward sweep, whatever the number of parameters: per hidden layer eight matrix
-        products against a gradient's three (each quantity and its R-derivative travel stacked,
-        so that one product serves both), about two to two and a half gradients in time
-        (chapter 5 and ``benchmarks/bench_hvp.py`` measure it). Derived in chapter 5.
+        defines it) with respect to every parameter :math:`\theta` of :attr:`trainable_weights`.
+        It is computed without forming :math:`H` and without finite differences, by Pearlmutter's
+        R-operator (forward-over-reverse differentiation, :mod:`mlmath.curvature`): one forward
+        and one backward sweep, about two gradients in time (chapter 5 and
+        ``benchmarks/bench_hvp.py`` measure it). Derived in chapter 5.
 
         Parameters
         ----------
@@ -844,8 +766,8 @@ class Sequential:
             The direction, in one of two forms: a list (or tuple) of arrays shaped like
             :attr:`trainable_weights`, in its order; or a 1-D numpy array of length
             :meth:`count_params`, the same arrays raveled (C order) and concatenated in that
-            order, the form that :func:`mlmath.calculus.top_eigenvalues` and
-            :func:`mlmath.calculus.hessian_from_hvp` use. Cast to the model's dtype.
+            order (:meth:`get_flat_weights`), the form that :func:`mlmath.calculus.top_eigenvalues`
+            and :func:`mlmath.calculus.hessian_from_hvp` use. Cast to the model's dtype.
 
         Returns
         -------
@@ -859,11 +781,9 @@ class Sequential:
             Before :meth:`compile`.
         ValueError, TypeError
             For bad ``X``, ``Y`` or ``V`` (wrong number of arrays, wrong shape or length,
-            NaN or infinity), and for a loss or layer without an R-operator (the supported
-            ones: ``Dense``; the activations linear, relu, sigmoid, tanh, softmax,
-            log_softmax; :class:`~mlmath.losses.MeanSquaredError`,
-            :class:`~mlmath.losses.CategoricalCrossentropy`,
-            :class:`~mlmath.losses.BinaryCrossentropy`). Raised before anything changes.
+            NaN or infinity), and for a loss without ``hessian_vector_unchecked`` or a layer
+            without an R-operator (an activation needs its ``second_derivative``). Raised before
+            anything changes.
 
         Notes
         -----
@@ -893,60 +813,19 @@ class Sequential:
         [(1, 2), (1,)]
         """
         loss = self._require_compiled("hessian_vector_product")[0]
-        self._check_hvp_support()
+        curvature.check_hvp_support(self._layers, loss)
         X, Y = self._check_XY(X, Y)
         self._ensure_built(X.shape[1], X.dtype)
         X, Y = self._cast(X, Y)
         flat_form, directions = self._check_direction(V)
-
-        layers = self._layers
-        shapes = [p.shape for layer in layers for p in layer.params.values()]
-        result = np.empty(sum(math.prod(shape) for shape in shapes), dtype=self._dtype)
-        views = _split(result, shapes)
-        if not shapes:  # a model without parameters has an empty Hessian
-            return result if flat_form else []
-        per_layer_v, per_layer_out, k = [], [], 0
-        for layer in layers:
-            keys = list(layer.params)
-            per_layer_v.append(dict(zip(keys, directions[k : k + len(keys)], strict=True)))
-            per_layer_out.append(dict(zip(keys, views[k : k + len(keys)], strict=True)))
-            k += len(keys)
-
-        AA = X[None]  # the stack [X] alone: R{X} = 0
-        for layer, v in zip(layers, per_layer_v, strict=True):
-            AA = layer._r_forward(AA, v)
-        GG, fused = _loss_gradient_and_r(loss, layers[-1], Y, AA[0], AA[1])
-        first = next(i for i, layer in enumerate(layers) if layer.params)
-        for i in range(len(layers) - (2 if fused else 1), first - 1, -1):
-            RdX = layers[i]._r_backward(GG, per_layer_v[i], i > first, per_layer_out[i])
-            if RdX is not None:  # None only from the first layer with parameters, the last step
-                GG = RdX
-        for layer in layers:
-            layer._r_cache = None
-            if isinstance(layer, Activation):
-                layer._r_D1 = None
-        return result if flat_form else views
-
-    def _check_hvp_support(self) -> None:
-        if type(self.loss) not in _HVP_LOSSES:
-            raise TypeError(
-                f"hessian_vector_product supports the losses MeanSquaredError, CategoricalCrossentropy and "
-                f"BinaryCrossentropy; got {type(self.loss).__name__}. For another loss, use "
-                "mlmath.calculus.hvp on a gradient function built from loss_and_gradients."
-            )
-        for layer in self._layers:
-            reason = layer._hvp_unsupported()
-            if reason is not None:
-                raise TypeError(
-                    f"hessian_vector_product needs an R-operator for every layer, but {reason}. "
-                    "Use mlmath.calculus.hvp on a gradient function built from loss_and_gradients instead."
-                )
+        result = curvature.hessian_vector_product(self._layers, loss, X, Y, directions)
+        return result if flat_form else split_flat(result, [d.shape for d in directions])
 
     def _check_direction(self, V: object) -> tuple[bool, list[np.ndarray]]:
         """``V`` as a list of arrays in the model's dtype, one per weight; and whether it came flat."""
         params = self.trainable_weights
         shapes = [p.shape for p in params]
-        n = sum(p.size for p in params)
+        n = total_size(shapes)
         expected = (
             f"a list of {len(params)} arrays shaped like model.trainable_weights "
             f"({', '.join(str(shape) for shape in shapes)}), or a 1-D numpy array of length {n}"
@@ -957,10 +836,9 @@ class Sequential:
             flat = as_float_array(V, "V", ndim=1)
             if flat.size != n:
                 raise ValueError(
-                    f"V must be {expected}; got a 1-D array of length {flat.size} "
-                    f"(the model has {n} parameters)"
+                    f"V must be {expected}; got a 1-D array of length {flat.size} (the model has {n} parameters)"
                 )
-            return True, _split(flat.astype(self._dtype, copy=False), shapes)
+            return True, split_flat(flat.astype(self._dtype, copy=False), shapes)
         if not isinstance(V, list | tuple):
             raise TypeError(f"V must be {expected}; got {type(V).__name__}")
         if len(V) != len(params):
@@ -973,8 +851,6 @@ class Sequential:
                 raise ValueError(f"V[{i}] must have shape {shape}, like {names[i]}; got shape {arr.shape}")
             out.append(arr.astype(self._dtype, copy=False))
         return False, out
-
-    # -- summary --------------------------------------------------------------------------------
 
     def summary(self, print_fn: Callable[[str], Any] = print) -> None:
         """Print a Keras-like table: each layer's name and type, output shape and parameter count.
@@ -1001,91 +877,29 @@ class Sequential:
         Non-trainable params: 0
         _________________________________________________________________
         """
+        if not callable(print_fn):
+            raise TypeError(f"print_fn must be callable, such as print; got {type(print_fn).__name__}")
         n_in = self.input_dim
         widths: Sequence[int | None] = self._widths(n_in) if n_in is not None else [None] * (len(self._layers) + 1)
-        rule = "_" * 65
-        print_fn(f'Model: "{self.name}"')
-        print_fn(rule)
-        print_fn(f" {'Layer (type)':<28}{'Output Shape':<26}Param #")
-        print_fn("=" * 65)
-        total: int | None = 0
-        for layer, w_in, w_out in zip(self._layers, widths[:-1], widths[1:], strict=True):
-            count = _layer_param_count(layer, w_in)
-            shape = f"(None, {w_out if w_out is not None else '?'})"
-            label = f"{layer.name} ({type(layer).__name__})"
-            print_fn(f" {label:<28}{shape:<26}{'?' if count is None else f'{count:,}'}")
-            total = None if (total is None or count is None) else total + count
-        print_fn("=" * 65)
-        shown = "?" if total is None else f"{total:,}"
-        print_fn(f"Total params: {shown}")
-        print_fn(f"Trainable params: {shown}")
-        print_fn("Non-trainable params: 0")
-        print_fn(rule)
+        for line in _summary_lines(self.name, self._layers, widths):
+            print_fn(line)
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self._layers)
         return f"Sequential([{inner}])"
 
 
-_RESTORED = (
-    "; fit stopped and restored the weights and the optimizer state to their values before this call. "
-    "A smaller learning_rate usually helps."
-)
-
-
-_HVP_LOSSES = (_losses.MeanSquaredError, _losses.CategoricalCrossentropy, _losses.BinaryCrossentropy)
-
-
-def _loss_gradient_and_r(
-    loss: _losses.Loss, last: Layer, Y: np.ndarray, P: np.ndarray, RP: np.ndarray
-) -> tuple[np.ndarray, bool]:
-    r"""The stack ``[R{g}, g]`` that starts the backward pass, and whether it is fused.
-
-    As :meth:`Sequential._loss_and_backward` does, a final softmax with cross-entropy (or
-    sigmoid with binary cross-entropy) is fused: the gradient :math:`g = (P - Y)/c` enters below
-    the activation, and :math:`R\{g\} = R\{P\}/c` (:math:`c = m`, or :math:`mn` for the
-    binary loss). Otherwise :math:`g = \partial L/\partial P` and
-    :math:`R\{g\} = \nabla^2_P L \, R\{P\}`, where :math:`\nabla^2_P L` is diagonal
-    (mean squared error :math:`2/(mn)`; cross-entropy of probabilities :math:`Y/(m\tilde P^2)`;
-    binary cross-entropy :math:`(Y/\tilde P^2 + (1 - Y)/(1 - \tilde P)^2)/(mn)`, both 0 where the
-    clip is active; binary from logits :math:`\sigma'(Z)/(mn)`) except for cross-entropy from
-    logits, where it is the softmax Jacobian times :math:`(Y\mathbf{1})/m`, row by row.
-    """
-    GG = np.empty((2, *P.shape), dtype=P.dtype)
-    Rg, g = GG
-    m = P.size // P.shape[-1]
-    if isinstance(last, Activation):
-        fused = loss._fused_gradient(last.activation.name, Y, P)
-        if fused is not None:
-            g[...] = fused
-            np.divide(RP, P.size if isinstance(loss, _losses.BinaryCrossentropy) else m, out=Rg)
-            return GG, True
-    g[...] = loss._value_and_grad(Y, P)[1]
-    if isinstance(loss, _losses.MeanSquaredError):
-        np.multiply(RP, 2 / P.size, out=Rg)
-    elif isinstance(loss, _losses.CategoricalCrossentropy) and loss.from_logits:
-        Rg[...] = _softmax_vjp(_softmax(P), RP)
-        Rg *= Y.sum(axis=-1, keepdims=True) / m
-    elif isinstance(loss, _losses.CategoricalCrossentropy):
-        Pc = np.clip(P, _losses.EPSILON, 1 - _losses.EPSILON)
-        Rg[...] = Y * RP / (Pc * Pc)
-        Rg[Pc != P] = 0
-        Rg /= m
-    elif isinstance(loss, _losses.BinaryCrossentropy) and loss.from_logits:  # binary cross-entropy from logits
-        S = _sigmoid(P)
-        Rg[...] = S * (1 - S) * RP
-        Rg /= P.size
-    else:  # binary cross-entropy from probabilities
-        Pc = np.clip(P, _losses.EPSILON, 1 - _losses.EPSILON)
-        Rg[...] = (Y / (Pc * Pc) + (1 - Y) / ((1 - Pc) * (1 - Pc))) * RP
-        Rg[Pc != P] = 0
-        Rg /= P.size
-    return GG, False
-
-
-def _layer_param_count(layer: Layer, n_in: int | None) -> int | None:
-    if layer.built:
-        return layer.count_params()
-    if isinstance(layer, Dense):
-        return None if n_in is None else layer.units * (n_in + 1)
-    return 0 if not layer.params else None
+def _summary_lines(name: str, layers: Sequence[Layer], widths: Sequence[int | None]) -> list[str]:
+    """The lines of :meth:`Sequential.summary`, Keras's table."""
+    rule = "_" * 65
+    lines = [f'Model: "{name}"', rule, f" {'Layer (type)':<28}{'Output Shape':<26}Param #", "=" * 65]
+    total: int | None = 0
+    for layer, w_in, w_out in zip(layers, widths[:-1], widths[1:], strict=True):
+        count = layer.params_for_width(w_in)
+        shape = f"(None, {w_out if w_out is not None else '?'})"
+        label = f"{layer.name} ({type(layer).__name__})"
+        lines.append(f" {label:<28}{shape:<26}{'?' if count is None else f'{count:,}'}")
+        total = None if (total is None or count is None) else total + count
+    shown = "?" if total is None else f"{total:,}"
+    lines += ["=" * 65, f"Total params: {shown}", f"Trainable params: {shown}", "Non-trainable params: 0", rule]
+    return lines

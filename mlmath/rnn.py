@@ -41,13 +41,26 @@ projections of all steps are single matrix products; only the recurrence loops o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from mlmath._validation import as_float_array, check_finite, check_int, check_positive
+from mlmath import initializers
+from mlmath._flat import flatten, split_flat, total_size
+from mlmath._validation import (
+    as_array_list,
+    as_float_array,
+    as_generator,
+    check_dtype,
+    check_finite,
+    check_int,
+    check_nonempty,
+    check_positive,
+)
+from mlmath.optim import Optimizer
+from mlmath.optim import get as get_optimizer
+from mlmath.training import FitOptions, History, check_fit_options, diverged, run_epochs
 
 __all__ = [
     "RNN",
@@ -416,22 +429,14 @@ def init_params(
     n_x = check_int(input_size, "input_size")
     n_h = check_int(hidden_size, "hidden_size")
     n_y = check_int(output_size, "output_size")
-    dt = np.dtype(dtype)
-    if dt not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32 or float64; got {dt}")
+    dt = check_dtype(dtype)
     if rng is None:
-        rng = np.random.default_rng(seed)
+        rng = as_generator(seed)
     elif not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
-
-    def glorot(n_out: int, n_in: int) -> np.ndarray:
-        r = np.sqrt(6.0 / (n_in + n_out))
-        return rng.uniform(-r, r, size=(n_out, n_in))
-
-    W_xh = glorot(n_h, n_x)
-    Q, R = np.linalg.qr(rng.standard_normal((n_h, n_h)))
-    W_hh = Q * np.sign(np.diag(R))  # sign fix: uniformly distributed over the orthogonal group
-    W_hy = glorot(n_y, n_h)
+    W_xh = initializers.glorot_uniform((n_h, n_x), rng)
+    W_hh = initializers.orthogonal((n_h, n_h), rng)
+    W_hy = initializers.glorot_uniform((n_y, n_h), rng)
     return RNNParams(
         W_xh.astype(dt), W_hh.astype(dt), np.zeros(n_h, dt), W_hy.astype(dt), np.zeros(n_y, dt)
     )
@@ -524,6 +529,7 @@ def sequence_loss(Y_hat: np.ndarray, Y: np.ndarray) -> float:
             "Y_hat and Y must have the same shape, (batch, T, outputs) or (batch, outputs); "
             f"got Y_hat.shape={Yh.shape} and Y.shape={Yv.shape}"
         )
+    check_nonempty(Yh, "Y_hat", "at least one sequence")
     diff = Yh - Yv
     return 0.5 * float(np.vdot(diff, diff)) / Yh.shape[0]
 
@@ -663,7 +669,7 @@ def truncated_bptt(
     True
     """
     mode = _check_mode(mode)
-    k = check_int(k, "k")
+    k = check_int(k, "k", 1)
     p, Xt, h0_arr, dtype = _prepare(params, X, h0)
     T, B, _ = Xt.shape
     Yv = _check_Y(Y, B, T, p.W_hy.shape[0], mode, dtype)
@@ -715,7 +721,9 @@ def clip_grad_norm(grads: _Grads, max_norm: float) -> tuple[_Grads, float]:
     [array([0.6]), array([[0.8]])]
     """
     limit = check_positive(max_norm, "max_norm")
-    arrays = [as_float_array(g, f"grads[{i}]", finite=False) for i, g in enumerate(grads)]
+    arrays = as_array_list(grads, "grads", finite=False)
+    if not arrays:
+        raise ValueError("grads must hold at least one array")
     norm = _global_norm(arrays)
     if not np.isfinite(norm):
         raise ValueError(
@@ -727,8 +735,8 @@ def clip_grad_norm(grads: _Grads, max_norm: float) -> tuple[_Grads, float]:
         arrays = [g * np.asarray(scale, dtype=g.dtype) for g in arrays]
     else:
         arrays = list(grads)
-    if hasattr(grads, "_make"):
-        return grads._make(arrays), norm
+    if isinstance(grads, tuple) and hasattr(type(grads), "_fields"):  # RNNGradients and other named tuples
+        return type(grads)(*arrays), norm
     if isinstance(grads, tuple):
         return tuple(arrays), norm  # type: ignore[return-value]
     return arrays, norm  # type: ignore[return-value]
@@ -739,21 +747,24 @@ def clip_grad_norm(grads: _Grads, max_norm: float) -> tuple[_Grads, float]:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class RNNHistory:
-    """What :meth:`RNN.fit` returns: losses per epoch and, per optimizer step, loss and gradient norm."""
+class RNNHistory(History):
+    """What :meth:`RNN.fit` returns: a :class:`~mlmath.training.History` with per-step records too.
 
-    loss: list[float] = field(default_factory=list)
-    """Per epoch: the mean over its sequences of the sequence loss :math:`L` (before each step's update)."""
-    step_loss: list[float] = field(default_factory=list)
-    """Per step: the batch's loss :math:`L`."""
-    grad_norm: list[float] = field(default_factory=list)
-    """Per step: the global gradient norm *before* clipping."""
+    ``history["loss"]`` (also :attr:`loss`) holds, per epoch, the mean over its sequences of the
+    sequence loss :math:`L` (each before its step's update).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.step_loss: list[float] = []
+        """Per step: the batch's loss :math:`L`."""
+        self.grad_norm: list[float] = []
+        """Per step: the global gradient norm *before* clipping."""
 
     @property
-    def history(self) -> dict[str, list[float]]:
-        """Keras-style view: ``{"loss": [...]}``."""
-        return {"loss": self.loss}
+    def loss(self) -> list[float]:
+        """Per epoch: the mean sequence loss (``history["loss"]``)."""
+        return self.history.get("loss", [])
 
 
 class RNN:
@@ -776,7 +787,8 @@ class RNN:
         A target at every step, or at the last step only.
     dtype : float32 or float64, default float64
     seed : int, optional
-        Seed of the weight initialization.
+        Seed of the model's generator: it draws the initial weights and, unless ``fit`` is
+        given a ``seed``, the shuffling order of ``fit``.
 
     Attributes
     ----------
@@ -801,7 +813,9 @@ class RNN:
         seed: int | None = None,
     ) -> None:
         self.mode = _check_mode(mode)
-        self.params = init_params(input_size, hidden_size, output_size, seed=seed, dtype=dtype)
+        self.seed = None if seed is None else check_int(seed, "seed", 0)
+        self._rng = as_generator(self.seed)
+        self.params = init_params(input_size, hidden_size, output_size, rng=self._rng, dtype=dtype)
         self.input_size, self.hidden_size, self.output_size = int(input_size), int(hidden_size), int(output_size)
         self.dtype = self.params.W_xh.dtype
 
@@ -836,6 +850,19 @@ class RNN:
         """Output bias, ``(outputs,)``."""
         return self.params.b_y
 
+    def get_flat_weights(self) -> np.ndarray:
+        r"""All parameters as one new vector :math:`\theta`, in the order of :class:`RNNParams`."""
+        return flatten(list(self.params), self.dtype)
+
+    def set_flat_weights(self, theta: np.ndarray) -> None:
+        """Copy the vector ``theta`` (as from :meth:`get_flat_weights`) into the parameters, in place."""
+        shapes = [p.shape for p in self.params]
+        flat = as_float_array(theta, "theta", ndim=1, shape_hint="(n_params,)")
+        if flat.size != total_size(shapes):
+            raise ValueError(f"theta must have length {total_size(shapes)} (the number of parameters); got {flat.size}")
+        for p, v in zip(self.params, split_flat(flat, shapes), strict=True):
+            np.copyto(p, v, casting="same_kind")
+
     def _inputs(self, X: object) -> np.ndarray:
         return _check_X(X, self.input_size).astype(self.dtype, copy=False)
 
@@ -866,118 +893,107 @@ class RNN:
         Xc = self._inputs(X)
         if truncate is None:
             return bptt(self.params, Xc, Y, h0, mode=self.mode)
-        return truncated_bptt(self.params, Xc, Y, truncate, h0, mode=self.mode)
+        return truncated_bptt(self.params, Xc, Y, check_int(truncate, "truncate", 1), h0, mode=self.mode)
 
     def fit(
         self,
         X: np.ndarray,
         Y: np.ndarray,
+        *,
+        optimizer: Optimizer | str = "adam",
         epochs: int = 1,
         batch_size: int = 32,
-        optimizer: Any = None,
-        *,
+        shuffle: bool = True,
+        verbose: int = 1,
+        seed: int | None = None,
         clip: float | None = None,
         truncate: int | None = None,
-        shuffle: bool = True,
-        seed: int | None = None,
     ) -> RNNHistory:
-        r"""Train by minibatch gradient descent on the sequence loss :math:`L`.
+        r"""Train by minibatch gradient descent on the sequence loss :math:`L`, with the shared loop.
 
-        Each epoch visits the sequences in an order drawn from ``seed`` (or in order if
-        ``shuffle=False``), in batches of ``batch_size`` (the last may be smaller). Each step
-        computes the loss and gradients by BPTT (truncated to ``truncate`` steps if given), records
-        the gradients' global norm, clips it to ``clip`` if given (:func:`clip_grad_norm`), and
-        calls ``optimizer.apply_gradients(list(params), list(grads))``, which updates the
-        parameter arrays in place.
+        The loop, its options and its guarantees are those of every model
+        (:mod:`mlmath.training`, as :meth:`mlmath.models.Sequential.fit`): each epoch visits the
+        sequences in a fresh order (in order if ``shuffle=False``), in batches of
+        ``batch_size`` (the last may be smaller). Each step computes the loss and gradients by
+        BPTT (truncated to ``truncate`` steps if given), records the gradients' global norm,
+        clips it to ``clip`` if given (:func:`clip_grad_norm`), and lets the optimizer update
+        the parameter arrays in place.
 
         Parameters
         ----------
         X : array_like of shape (n_sequences, T, features)
         Y : array_like of shape (n_sequences, T, outputs) or (n_sequences, outputs)
             As ``mode`` requires.
-        epochs : int, default 1
-        batch_size : int, default 32
-        optimizer : object with ``apply_gradients(params, grads)``
-            For instance ``mlmath.optim.Adam(learning_rate=0.01)``. Required.
-        clip : float, optional
-            Largest allowed global gradient norm, > 0.
-        truncate : int, optional
-            Truncation length ``k`` of :func:`truncated_bptt`; full BPTT if omitted.
+        optimizer : Optimizer or str, default "adam"
+            For instance ``mlmath.optim.Adam(learning_rate=0.01)``; an instance keeps its state
+            across calls.
+        epochs : int >= 1, default 1
+        batch_size : int >= 1, default 32
         shuffle : bool, default True
+        verbose : {0, 1, 2}, default 1
+            0 prints nothing; 1 or 2 print one line per epoch, ``Epoch 3/40 - loss: 0.2212``.
         seed : int, optional
-            Seed of the shuffling.
+            Seed of the shuffling order for this call; default: the model's generator.
+        clip : float > 0, optional
+            Largest allowed global gradient norm.
+        truncate : int >= 1, optional
+            Truncation length ``k`` of :func:`truncated_bptt`; full BPTT if omitted.
 
         Returns
         -------
         RNNHistory
-            ``loss`` per epoch, ``step_loss`` and ``grad_norm`` (before clipping) per step.
+            ``history["loss"]`` (``.loss``) per epoch; ``step_loss`` and ``grad_norm`` (before
+            clipping) per step.
 
         Raises
         ------
         ValueError, TypeError
-            Bad data or arguments, before anything changes. ``ValueError`` also when the loss or
-            the gradients become non-finite, naming the epoch and step; the weights are then
-            restored to their values before ``fit``.
+            Bad data or arguments, before anything changes.
+        FloatingPointError
+            When the loss or the gradients become NaN or infinite, naming the epoch and step. On
+            this and any other failure (a ``KeyboardInterrupt`` too) the weights and the
+            optimizer's state are restored to their values before the call.
         """
+        opt = get_optimizer(optimizer)
+        options = check_fit_options(
+            epochs=epochs, batch_size=batch_size, shuffle=shuffle, verbose=verbose, seed=seed, default_rng=self._rng
+        )
+        limit = None if clip is None else check_positive(clip, "clip")
+        k = None if truncate is None else check_int(truncate, "truncate", 1)
         Xc = self._inputs(X)
         n, T, _ = Xc.shape
         Yc = _check_Y(Y, n, T, self.output_size, self.mode, self.dtype)
-        epochs = check_int(epochs, "epochs")
-        batch_size = check_int(batch_size, "batch_size")
-        limit = None if clip is None else check_positive(clip, "clip")
-        k = None if truncate is None else check_int(truncate, "truncate")
-        if optimizer is None or not callable(getattr(optimizer, "apply_gradients", None)):
-            raise TypeError(
-                "optimizer must have a method apply_gradients(params, grads), e.g. "
-                f"mlmath.optim.Adam(learning_rate=0.01); got {type(optimizer).__name__}"
-            )
-        rng = np.random.default_rng(seed)
+        params = list(self.params)
+        opt.check_compatible(params)
         Xt = np.ascontiguousarray(Xc.transpose(1, 0, 2))  # time-major once, batches gathered from it
         Yt = _time_major_targets(Yc, self.mode)
-        k_eff = None if k is None or k >= T else k
-        params = list(self.params)
-        saved = [p.copy() for p in params]
         history = RNNHistory()
-        try:
-            # overflow on the way to divergence is reported by the finite-loss check, with its epoch and step
-            with np.errstate(over="ignore", invalid="ignore"):
-                self._train(Xt, Yt, epochs, batch_size, optimizer, limit, k_eff, shuffle, rng, history)
-        except Exception:
-            for p, s in zip(params, saved, strict=True):
-                p[...] = s
-            raise
-        return history
+        step_of_epoch = self._train_step(Xt, Yt, opt, options, limit, None if k is None or k >= T else k, history)
+        return run_epochs(n, options, step_of_epoch, params, opt, ["loss"], history=history)
 
-    def _train(
-        self, Xt: np.ndarray, Yt: np.ndarray, epochs: int, batch_size: int, optimizer: Any,
-        limit: float | None, k: int | None, shuffle: bool, rng: np.random.Generator, history: RNNHistory,
-    ) -> None:
-        """The unchecked loop of :meth:`fit` over time-major data; appends to ``history``."""
-        n = Xt.shape[1]
+    def _train_step(
+        self, Xt: np.ndarray, Yt: np.ndarray, optimizer: Optimizer, options: FitOptions,
+        limit: float | None, k: int | None, history: RNNHistory,
+    ) -> Callable[[np.ndarray | slice, int, int], dict[str, float]]:
+        """One step of :meth:`fit` on time-major data: BPTT, the finite check, clipping, the update."""
         params = list(self.params)
-        step = 0
-        for epoch in range(1, epochs + 1):
-            order = rng.permutation(n) if shuffle else np.arange(n)
-            total = 0.0
-            for start in range(0, n, batch_size):
-                idx = order[start : start + batch_size]
-                Yb = Yt[:, idx] if self.mode == "many_to_many" else Yt[idx]
-                loss, grads = _loss_and_grads(self.params, Xt[:, idx], Yb, None, self.mode, k)
-                step += 1
-                g = list(grads[:5])
-                norm = _global_norm(g)
-                if not (np.isfinite(loss) and np.isfinite(norm)):
-                    raise ValueError(
-                        f"training diverged at epoch {epoch}, step {step}: loss {loss}, gradient norm {norm}; "
-                        "the weights were restored to their values before fit. Lower the learning rate or "
-                        "pass clip=..."
-                    )
-                if limit is not None and norm > limit:
-                    scale = limit / norm
-                    for a in g:
-                        a *= scale
-                optimizer.apply_gradients(params, g)
-                history.step_loss.append(loss)
-                history.grad_norm.append(norm)
-                total += loss * len(idx)
-            history.loss.append(total / n)
+        steps = options.steps(Xt.shape[1])
+
+        def train_step(rows: np.ndarray | slice, epoch: int, step: int) -> dict[str, float]:
+            Yb = Yt[:, rows] if self.mode == "many_to_many" else Yt[rows]
+            loss, grads = _loss_and_grads(self.params, Xt[:, rows], Yb, None, self.mode, k)
+            g = list(grads[:5])
+            norm = _global_norm(g)
+            if not (np.isfinite(loss) and np.isfinite(norm)):
+                what, value = ("loss", loss) if not np.isfinite(loss) else ("gradient norm", norm)
+                raise diverged(what, value, epoch, options.epochs, step, steps)
+            if limit is not None and norm > limit:
+                scale = limit / norm
+                for a in g:
+                    a *= scale
+            optimizer.apply_unchecked(params, g)
+            history.step_loss.append(loss)
+            history.grad_norm.append(norm)
+            return {"loss": loss * Yb.shape[1 if self.mode == "many_to_many" else 0]}
+
+        return train_step

@@ -182,12 +182,12 @@ def test_registry_lookup_is_case_insensitive_and_passes_records_through():
 
 
 def test_registry_unknown_name():
-    with pytest.raises(ValueError, match=r"unknown activation 'swish'.*'relu'"):
+    with pytest.raises(ValueError, match=r"activation must be one of .*'relu'.*; got 'swish'"):
         act.get("swish")
 
 
 def test_registry_wrong_type():
-    with pytest.raises(TypeError, match="activation must be a name"):
+    with pytest.raises(TypeError, match="activation must be one of .*; got int 3"):
         act.get(3)
 
 

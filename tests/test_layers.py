@@ -250,7 +250,7 @@ def test_backward_wrong_shape(rng):
 
 
 def test_unknown_activation():
-    with pytest.raises(ValueError, match="unknown activation 'gelu'"):
+    with pytest.raises(ValueError, match="activation must be one of .*; got 'gelu'"):
         Activation("gelu")
 
 

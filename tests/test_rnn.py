@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from mlmath.calculus import gradient
+from mlmath.optim import SGD
 from mlmath.rnn import (
     RNN,
     RNNGradients,
@@ -427,22 +428,14 @@ def test_error_param_shapes_named(rng) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-class PlainSGD:
-    """Minimal optimizer with the stateful API of mlmath.optim: p -= lr * g in place."""
+class FailingSGD(SGD):
+    """Plain gradient descent that raises during its third update, as a bug in a step would."""
 
-    def __init__(self, learning_rate: float) -> None:
-        self.learning_rate = learning_rate
-        self.calls = 0
+    calls = 0
 
-    def apply_gradients(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+    def apply_unchecked(self, params, grads, flat=None) -> None:
+        super().apply_unchecked(params, grads, flat)
         self.calls += 1
-        for p, g in zip(params, grads, strict=True):
-            p -= self.learning_rate * g
-
-
-class FailingSGD(PlainSGD):
-    def apply_gradients(self, params, grads) -> None:
-        super().apply_gradients(params, grads)
         if self.calls == 3:
             raise RuntimeError("optimizer failed")
 
@@ -498,7 +491,7 @@ def test_fit_reduces_loss(rng, mode, truncate, clip) -> None:
         Y = X[:, 0]  # recall the first input at the end
     model = RNN(1, 8, 1, mode=mode, seed=0)
     before = model.loss(X, Y)
-    hist = model.fit(X, Y, epochs=40, batch_size=8, optimizer=PlainSGD(0.1), clip=clip, truncate=truncate, seed=0)
+    hist = model.fit(X, Y, epochs=40, batch_size=8, optimizer=SGD(0.1), clip=clip, truncate=truncate, seed=0)
     assert len(hist.loss) == 40
     assert len(hist.step_loss) == len(hist.grad_norm) == 40 * 4
     assert model.loss(X, Y) < 0.5 * before
@@ -509,7 +502,7 @@ def test_fit_clip_bounds_the_applied_update(rng) -> None:
     X, Y = echo_task(rng, n=8)
     model = RNN(1, 6, 1, seed=3)
     start = snapshot(model)
-    hist = model.fit(X, Y, epochs=1, batch_size=8, optimizer=PlainSGD(1.0), clip=1e-3, seed=0)
+    hist = model.fit(X, Y, epochs=1, batch_size=8, optimizer=SGD(1.0), clip=1e-3, seed=0)
     step = np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(model.params, start, strict=True)))
     assert hist.grad_norm[0] > 1e-3  # clipping was active...
     assert step == pytest.approx(1e-3, rel=1e-10)  # ...and the update has exactly the clipped length
@@ -517,9 +510,9 @@ def test_fit_clip_bounds_the_applied_update(rng) -> None:
 
 def test_fit_same_seed_same_history(rng) -> None:
     X, Y = echo_task(rng)
-    h1 = RNN(1, 8, 1, seed=0).fit(X, Y, epochs=3, batch_size=5, optimizer=PlainSGD(0.05), seed=7)
-    h2 = RNN(1, 8, 1, seed=0).fit(X, Y, epochs=3, batch_size=5, optimizer=PlainSGD(0.05), seed=7)
-    h3 = RNN(1, 8, 1, seed=0).fit(X, Y, epochs=3, batch_size=5, optimizer=PlainSGD(0.05), seed=8)
+    h1 = RNN(1, 8, 1, seed=0).fit(X, Y, epochs=3, batch_size=5, optimizer=SGD(0.05), seed=7)
+    h2 = RNN(1, 8, 1, seed=0).fit(X, Y, epochs=3, batch_size=5, optimizer=SGD(0.05), seed=7)
+    h3 = RNN(1, 8, 1, seed=0).fit(X, Y, epochs=3, batch_size=5, optimizer=SGD(0.05), seed=8)
     assert h1.step_loss == h2.step_loss
     assert h1.grad_norm == h2.grad_norm
     assert h1.step_loss != h3.step_loss
@@ -529,7 +522,7 @@ def test_fit_same_seed_same_history(rng) -> None:
 def test_fit_float32_model_stays_float32(rng) -> None:
     X, Y = echo_task(rng)
     model = RNN(1, 8, 1, seed=0, dtype=np.float32)
-    model.fit(X, Y, epochs=2, batch_size=8, optimizer=PlainSGD(0.05), seed=0)
+    model.fit(X, Y, epochs=2, batch_size=8, optimizer=SGD(0.05), seed=0)
     assert all(w.dtype == np.float32 for w in model.params)
     assert model.forward(X).dtype == np.float32
 
@@ -544,14 +537,18 @@ def test_fit_float32_model_stays_float32(rng) -> None:
         ({"batch_size": 2.5}, TypeError, "batch_size must be an integer >= 1"),
         ({"clip": 0.0}, ValueError, "clip must be > 0"),
         ({"truncate": 0}, ValueError, "truncate must be an integer >= 1"),
-        ({"optimizer": object()}, TypeError, "optimizer must have a method apply_gradients"),
+        ({"optimizer": object()}, TypeError, "optimizer must be one of 'sgd'"),
+        ({"shuffle": "no"}, TypeError, "shuffle must be True or False"),
+        ({"shuffle": None}, TypeError, "shuffle must be True or False"),
+        ({"verbose": 3}, ValueError, "verbose must be 0, 1 or 2"),
+        ({"seed": -1}, ValueError, "seed must be an integer >= 0"),
     ],
 )
 def test_failed_fit_leaves_weights_unchanged(rng, kwargs, exc, match) -> None:
     X, Y = echo_task(rng)
     model = RNN(1, 4, 1, seed=0)
     before = snapshot(model)
-    args = {"X": X, "Y": Y, "epochs": 2, "batch_size": 8, "optimizer": PlainSGD(0.1)} | kwargs
+    args = {"X": X, "Y": Y, "epochs": 2, "batch_size": 8, "optimizer": SGD(0.1)} | kwargs
     with pytest.raises(exc, match=match):
         model.fit(**args)
     for a, b in zip(model.params, before, strict=True):
@@ -562,8 +559,8 @@ def test_divergence_stops_fit_and_restores_weights(rng) -> None:
     X, Y = echo_task(rng)
     model = RNN(1, 4, 1, seed=0)
     before = snapshot(model)
-    with pytest.raises(ValueError, match=r"diverged at epoch \d+, step \d+"):
-        model.fit(X * 1e3, Y * 1e3, epochs=50, batch_size=8, optimizer=PlainSGD(1e6), seed=0)
+    with pytest.raises(FloatingPointError, match=r"became (nan|inf) at epoch \d+/50, step \d+/4; fit stopped"):
+        model.fit(X * 1e3, Y * 1e3, epochs=50, batch_size=8, optimizer=SGD(1e6), seed=0)
     for a, b in zip(model.params, before, strict=True):
         np.testing.assert_array_equal(a, b)
 

@@ -1,0 +1,91 @@
+r"""Weight initializers, with Keras's names and formulas; each draws from a given ``numpy.random.Generator``.
+
+Used by :class:`mlmath.layers.Dense` (chapter 4 derives why the scale :math:`\sqrt{6/(n_{in} + n_{out})}`
+keeps activations and gradients of the same size through depth) and by :mod:`mlmath.rnn`.
+Every initializer has the signature ``(shape, rng) -> float64 array`` with ``shape = (n_out, n_in)``
+for a weight matrix (the book's :math:`z = Wx + b`), so :math:`n_{out}` = ``shape[0]`` and
+:math:`n_{in}` = ``shape[1]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from mlmath._validation import lookup
+
+__all__ = ["draw", "get", "glorot_uniform", "he_uniform", "ones", "orthogonal", "zeros"]
+
+Initializer = Callable[[tuple[int, ...], np.random.Generator], np.ndarray]
+
+
+def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """``(n_in, n_out)`` of a weight of shape ``(n_out, n_in)``; a vector counts as ``n_in = n_out = len``."""
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    return shape[1], shape[0]
+
+
+def glorot_uniform(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    r"""Glorot (Xavier) uniform: :math:`U(-\ell, \ell)`, :math:`\ell = \sqrt{6 / (n_{in} + n_{out})}` (Keras's default).
+
+    Examples
+    --------
+    >>> W = glorot_uniform((64, 20), np.random.default_rng(0))
+    >>> W.shape, bool(np.abs(W).max() <= np.sqrt(6 / 84))
+    ((64, 20), True)
+    """
+    n_in, n_out = _fans(shape)
+    limit = np.sqrt(6.0 / (n_in + n_out))
+    return rng.uniform(-limit, limit, size=shape)
+
+
+def he_uniform(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    r"""He uniform: :math:`U(-\ell, \ell)`, :math:`\ell = \sqrt{6 / n_{in}}`, for relu layers."""
+    n_in, _ = _fans(shape)
+    limit = np.sqrt(6.0 / n_in)
+    return rng.uniform(-limit, limit, size=shape)
+
+
+def orthogonal(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    r"""A random orthogonal square matrix, uniformly distributed over the orthogonal group.
+
+    From the QR factorization of a standard normal matrix, with the signs of :math:`R`'s diagonal
+    moved into :math:`Q` (without that fix the distribution is not uniform). All its singular
+    values are 1, the edge between vanishing and exploding gradients in a recurrent network (chapter 6).
+    """
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(f"shape must be square (n, n) for an orthogonal matrix; got {shape}")
+    Q, R = np.linalg.qr(rng.standard_normal(shape))
+    return Q * np.sign(np.diag(R))
+
+
+def zeros(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """All zeros (the default for biases)."""
+    return np.zeros(shape)
+
+
+def ones(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """All ones."""
+    return np.ones(shape)
+
+
+_INITIALIZERS: dict[str, Initializer] = {
+    "glorot_uniform": glorot_uniform,
+    "he_uniform": he_uniform,
+    "orthogonal": orthogonal,
+    "zeros": zeros,
+    "ones": ones,
+}
+
+
+def get(identifier: object, name: str = "initializer") -> str:
+    """The canonical (lower-case) name of an initializer, or a clear error naming ``name``."""
+    lookup(_INITIALIZERS, identifier, name)
+    return str(identifier).lower()
+
+
+def draw(initializer: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Draw an array of ``shape`` with the named initializer (float64)."""
+    return _INITIALIZERS[initializer](shape, rng)
