@@ -33,10 +33,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from mlmath._flat import split_flat, total_size
+from mlmath._validation import as_float_array
 from mlmath.layers import Activation, Layer
 from mlmath.losses import Loss
 
-__all__ = ["check_hvp_support", "hessian_vector_product"]
+__all__ = ["check_direction", "check_hvp_support", "hessian_vector_product"]
 
 
 def check_hvp_support(layers: Sequence[Layer], loss: Loss) -> None:
@@ -54,6 +55,41 @@ def check_hvp_support(layers: Sequence[Layer], loss: Loss) -> None:
                 f"hessian_vector_product needs an R-operator for every layer, but {reason}. "
                 "Use mlmath.calculus.hvp on a gradient function built from loss_and_gradients instead."
             )
+
+
+def check_direction(V: object, params: Sequence[np.ndarray], names: Sequence[str]) -> tuple[bool, list[np.ndarray]]:
+    """A direction ``V`` as a list of arrays in the parameters' dtype, one per parameter; and whether it came flat.
+
+    ``V`` is a list (or tuple) of arrays shaped like ``params``, or a 1-D numpy array of their
+    total size; ``names`` label the arrays in error messages.
+    """
+    shapes = [p.shape for p in params]
+    n = total_size(shapes)
+    dtype = params[0].dtype if params else np.dtype(np.float64)
+    expected = (
+        f"a list of {len(params)} arrays shaped like model.trainable_weights "
+        f"({', '.join(str(shape) for shape in shapes)}), or a 1-D numpy array of length {n}"
+    )
+    if isinstance(V, np.ndarray):
+        if V.ndim != 1:
+            raise ValueError(f"V must be {expected}; got a numpy array of shape {V.shape}")
+        flat = as_float_array(V, "V", ndim=1)
+        if flat.size != n:
+            raise ValueError(
+                f"V must be {expected}; got a 1-D array of length {flat.size} (the model has {n} parameters)"
+            )
+        return True, split_flat(flat.astype(dtype, copy=False), shapes)
+    if not isinstance(V, list | tuple):
+        raise TypeError(f"V must be {expected}; got {type(V).__name__}")
+    if len(V) != len(params):
+        raise ValueError(f"V must be {expected}; got a {type(V).__name__} of {len(V)} arrays")
+    out = []
+    for i, (v, shape) in enumerate(zip(V, shapes, strict=True)):
+        arr = as_float_array(v, f"V[{i}]")
+        if arr.shape != shape:
+            raise ValueError(f"V[{i}] must have shape {shape}, like {names[i]}; got shape {arr.shape}")
+        out.append(arr.astype(dtype, copy=False))
+    return False, out
 
 
 def _loss_start(loss: Loss, last: Layer, Y: np.ndarray, P: np.ndarray, RP: np.ndarray) -> tuple[np.ndarray, bool]:

@@ -34,7 +34,7 @@ from mlmath.data import train_validation_split
 from mlmath.layers import Activation, Dense, Layer, features_error
 from mlmath.training import History, check_fit_options, diverged, run_epochs
 
-__all__ = ["History", "Sequential", "accuracy"]  # History lives in mlmath.training
+__all__ = ["History", "LayerStack", "Sequential", "accuracy"]  # History lives in mlmath.training
 
 _METRICS = ("accuracy", "acc")
 _ONE_HOT_HINT = "For integer class labels y, pass mlmath.data.to_categorical(y, num_classes)."
@@ -103,10 +103,12 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 # ---------------------------------------------------------------------------
 
 
-class Sequential:
-    r"""A linear stack of layers: :math:`A^{(0)} = X`, :math:`A^{(l)} = \text{layer}_l(A^{(l-1)})`.
+class LayerStack:
+    r"""A linear stack of layers and its weights: :math:`A^{(0)} = X`, :math:`A^{(l)} = \text{layer}_l(A^{(l-1)})`.
 
-    Derived in chapter 4; the article's program runs on it in chapter 9.
+    The structure of a model, without its training: adding and building layers, the weights
+    (as a list, by name, or as one flat vector :math:`\theta`), the forward pass and the
+    summary. :class:`Sequential` adds compiling, training and evaluating. Derived in chapter 4.
 
     Parameters
     ----------
@@ -120,18 +122,6 @@ class Sequential:
         global random state).
     name : str, default "sequential"
 
-    Attributes
-    ----------
-    optimizer : Optimizer or None
-        The optimizer given to :meth:`compile` (``None`` before).
-    loss : Loss or None
-        The loss given to :meth:`compile`, e.g. ``MeanSquaredError()``; its
-        ``value_and_grad(Y, P)`` gives the loss and :math:`\partial L/\partial P` (chapter 4).
-    metrics : list of str
-        The metrics given to :meth:`compile`.
-    history : History or None
-        What the last :meth:`fit` returned.
-
     Notes
     -----
     **Building.** The weights are created at the first call that needs them: ``fit``,
@@ -141,25 +131,10 @@ class Sequential:
     ``input_dim``; :meth:`build` does it explicitly. Once built, the dtype is fixed and inputs
     of the other float dtype are cast to it.
 
-    **Atomic fit.** A ``fit`` that fails leaves the weights and the optimizer state exactly as
-    they were before the call: every input is checked before anything changes, and if the loss
-    or the weights become NaN or infinite during training (or training is interrupted), the
-    weights and optimizer state are restored and the error says at which epoch and step.
-
     **Storage.** Once built, all parameters live in one contiguous array and all gradients in
     another; each layer's ``params[key]`` and ``grads[key]`` are views of them, so an optimizer
     step is one pass over memory. Update weights in place (``W[...] = ...``) or with
     :meth:`set_weights`; a replaced array is copied back into the buffer at the next ``fit``.
-
-    Examples
-    --------
-    >>> from mlmath.layers import Dense, Activation
-    >>> model = Sequential([Dense(4, input_dim=2), Activation("relu"), Dense(1)], seed=0)
-    >>> model.compile(optimizer="sgd", loss="mse")
-    >>> X = np.array([[0.0, 1.0], [1.0, 0.0]])
-    >>> history = model.fit(X, np.array([[1.0], [0.0]]), epochs=3, verbose=0, seed=0)
-    >>> len(history.history["loss"]), model.predict(X).shape
-    (3, (2, 1))
     """
 
     def __init__(
@@ -174,14 +149,8 @@ class Sequential:
         self._dtype: np.dtype | None = None
         self._flat: tuple[np.ndarray, np.ndarray] | None = None  # all parameters, all gradients
         self._views: list[np.ndarray] = []
-        self.optimizer: _optim.Optimizer | None = None
-        self.loss: _losses.Loss | None = None
-        self.metrics: list[str] = []
-        self.history: History | None = None
         for layer in layers or ():
             self.add(layer)
-
-    # -- structure ------------------------------------------------------------------------------
 
     def add(self, layer: Layer) -> None:
         """Append ``layer`` to the stack (naming it ``"dense"``, ``"dense_1"``, ... if unnamed).
@@ -321,8 +290,6 @@ class Sequential:
         if not self.built:
             self.build(n_in, dtype)
 
-    # -- weights --------------------------------------------------------------------------------
-
     @property
     def trainable_weights(self) -> list[np.ndarray]:
         """The parameter arrays themselves (not copies), layer by layer: ``W`` then ``b`` of each Dense.
@@ -404,7 +371,103 @@ class Sequential:
             total += count
         return total
 
-    # -- compile ----------------------------------------------------------------------------------
+    def _forward(self, X: np.ndarray) -> np.ndarray:
+        A = X
+        for layer in self._layers:
+            A = layer.call(A)
+        return A
+
+    def summary(self, print_fn: Callable[[str], Any] = print) -> None:
+        """Print a Keras-like table: each layer's name and type, output shape and parameter count.
+
+        Parameters
+        ----------
+        print_fn : callable, default print
+            Called with each line.
+
+        Examples
+        --------
+        >>> from mlmath.layers import Dense, Activation
+        >>> Sequential([Dense(64, input_dim=20), Activation("relu"), Dense(3)]).summary()
+        Model: "sequential"
+        _________________________________________________________________
+         Layer (type)                Output Shape              Param #
+        =================================================================
+         dense (Dense)               (None, 64)                1,344
+         activation (Activation)     (None, 64)                0
+         dense_1 (Dense)             (None, 3)                 195
+        =================================================================
+        Total params: 1,539
+        Trainable params: 1,539
+        Non-trainable params: 0
+        _________________________________________________________________
+        """
+        if not callable(print_fn):
+            raise TypeError(f"print_fn must be callable, such as print; got {type(print_fn).__name__}")
+        n_in = self.input_dim
+        widths: Sequence[int | None] = self._widths(n_in) if n_in is not None else [None] * (len(self._layers) + 1)
+        for line in _summary_lines(self.name, self._layers, widths):
+            print_fn(line)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(layer) for layer in self._layers)
+        return f"{type(self).__name__}([{inner}])"
+
+
+class Sequential(LayerStack):
+    r"""A stack of layers trained by minibatch gradient descent, with Keras's interface.
+
+    Derived in chapter 4; the article's program runs on it in chapter 9. The structure and the
+    weights are those of :class:`LayerStack`; this class adds :meth:`compile`, :meth:`fit`,
+    :meth:`evaluate`, :meth:`predict`, the gradients and the exact Hessian-vector product.
+
+    Parameters
+    ----------
+    layers : iterable of Layer, optional
+        Layers to :meth:`add` in order.
+    seed : int, optional
+        Seed of the model's generator (see :class:`LayerStack`).
+    name : str, default "sequential"
+
+    Attributes
+    ----------
+    optimizer : Optimizer or None
+        The optimizer given to :meth:`compile` (``None`` before).
+    loss : Loss or None
+        The loss given to :meth:`compile`, e.g. ``MeanSquaredError()``; its
+        ``value_and_grad(Y, P)`` gives the loss and :math:`\partial L/\partial P` (chapter 4).
+    metrics : list of str
+        The metrics given to :meth:`compile`.
+    history : History or None
+        What the last :meth:`fit` returned.
+
+    Notes
+    -----
+    **Atomic fit.** A ``fit`` that fails leaves the weights, the optimizer state and
+    :attr:`history` exactly as they were before the call: every input is checked before anything
+    changes, and if the loss or the weights become NaN or infinite during training (or training
+    is interrupted), the weights and optimizer state are restored and the error says at which
+    epoch and step (:mod:`mlmath.training`).
+
+    Examples
+    --------
+    >>> from mlmath.layers import Dense, Activation
+    >>> model = Sequential([Dense(4, input_dim=2), Activation("relu"), Dense(1)], seed=0)
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0]])
+    >>> history = model.fit(X, np.array([[1.0], [0.0]]), epochs=3, verbose=0, seed=0)
+    >>> len(history.history["loss"]), model.predict(X).shape
+    (3, (2, 1))
+    """
+
+    def __init__(
+        self, layers: Iterable[Layer] | None = None, seed: int | None = None, name: str = "sequential"
+    ) -> None:
+        self.optimizer: _optim.Optimizer | None = None
+        self.loss: _losses.Loss | None = None
+        self.metrics: list[str] = []
+        self.history: History | None = None
+        super().__init__(layers, seed, name)
 
     def compile(
         self,
@@ -442,8 +505,6 @@ class Sequential:
             if len(set(names)) != len(names):
                 raise ValueError(f"metrics must not repeat; got {names}")
         self.optimizer, self.loss, self.metrics = opt, loss_obj, names
-
-    # -- checks shared by fit, evaluate, predict, loss_and_gradients --------------------------
 
     def _require_compiled(self, method: str) -> tuple[_losses.Loss, _optim.Optimizer]:
         """The loss and optimizer from :meth:`compile`; a clear error before ``method`` if there are none."""
@@ -497,14 +558,6 @@ class Sequential:
     def _cast(self, *arrays: np.ndarray) -> list[np.ndarray]:
         return [a.astype(self._dtype, copy=False) for a in arrays]
 
-    # -- the passes -------------------------------------------------------------------------------
-
-    def _forward(self, X: np.ndarray) -> np.ndarray:
-        A = X
-        for layer in self._layers:
-            A = layer.call(A)
-        return A
-
     def _loss_and_backward(self, Y: np.ndarray, P: np.ndarray) -> float:
         """Loss of the last forward pass; backpropagate it, filling every layer's ``grads``."""
         layers = self._layers
@@ -535,8 +588,6 @@ class Sequential:
             if self.metrics:
                 correct += _count_correct(Yb, P)
         return total / X.shape[0], correct
-
-    # -- fit ----------------------------------------------------------------------------------------
 
     def fit(
         self,
@@ -604,21 +655,7 @@ class Sequential:
         )
         split = check_in_range(validation_split, "validation_split", 0.0, 1.0)
         X, Y = self._check_XY(X, Y)
-        X_val: np.ndarray | None = None
-        Y_val: np.ndarray | None = None
-        if validation_data is not None:
-            if split > 0:
-                raise ValueError("give validation_split or validation_data, not both")
-            if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
-                raise TypeError("validation_data must be a pair (X_val, Y_val)")
-            X_val, Y_val = self._check_XY(*validation_data, names=("X_val", "Y_val"))
-            if X_val.shape[1] != X.shape[1]:
-                raise ValueError(f"X_val has {X_val.shape[1]} features, but X has {X.shape[1]}")
-            X_train, Y_train = X, Y
-        elif split > 0:
-            (X_train, Y_train), (X_val, Y_val) = train_validation_split(X, Y, split)
-        else:
-            X_train, Y_train = X, Y
+        (X_train, Y_train), (X_val, Y_val) = self._validation_rows(X, Y, split, validation_data)
         self._ensure_built(X.shape[1], X.dtype)
         X_train, Y_train = self._cast(X_train, Y_train)
         if not self._packed():  # a layer's arrays were replaced since the build
@@ -652,10 +689,24 @@ class Sequential:
                     raise diverged("validation loss", val_loss, epoch, options.epochs)
                 return {"val_loss": val_loss, **{f"val_{k}": val_correct / X_v.shape[0] for k in self.metrics}}
 
-        self.history = run_epochs(m, options, train_step, params, optimizer, keys, validate)
+        self.history = run_epochs(m, options, train_step, params, optimizer, keys, History(), validate)
         return self.history
 
-    # -- evaluate, predict --------------------------------------------------------------------------
+    def _validation_rows(
+        self, X: np.ndarray, Y: np.ndarray, split: float, validation_data: object
+    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray | None, np.ndarray | None]]:
+        """Training and validation rows: the last ``split`` of ``(X, Y)``, or ``validation_data`` checked."""
+        if validation_data is None:
+            return train_validation_split(X, Y, split) if split > 0 else ((X, Y), (None, None))
+        if split > 0:
+            raise ValueError("give validation_split or validation_data, not both")
+        if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (X_val, Y_val)")
+        X_given, Y_given = validation_data
+        X_val, Y_val = self._check_XY(X_given, Y_given, names=("X_val", "Y_val"))
+        if X_val.shape[1] != X.shape[1]:
+            raise ValueError(f"X_val has {X_val.shape[1]} features, but X has {X.shape[1]}")
+        return (X, Y), (X_val, Y_val)
 
     def evaluate(self, X: np.ndarray, Y: np.ndarray, batch_size: int = 32, verbose: int = 1) -> list[float] | float:
         """Loss and metrics on ``(X, Y)``, without training.
@@ -713,8 +764,6 @@ class Sequential:
             out[start : start + batch_size] = self._forward(X[start : start + batch_size])
         return out
 
-    # -- gradients for the book ----------------------------------------------------------------
-
     def loss_and_gradients(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, list[np.ndarray]]:
         r"""The compiled loss on all of ``(X, Y)`` and its gradient with respect to every parameter.
 
@@ -741,8 +790,6 @@ class Sequential:
         X, Y = self._cast(X, Y)
         value = self._loss_and_backward(Y, self._forward(X))
         return value, [g.copy() for g in self._grads()]
-
-    # -- curvature: exact Hessian-vector products (chapter 5) -----------------------------------
 
     def hessian_vector_product(
         self, X: np.ndarray, Y: np.ndarray, V: Sequence[np.ndarray] | np.ndarray
@@ -787,15 +834,12 @@ class Sequential:
 
         Notes
         -----
-        Nothing of the model's state changes: the weights, the gradients in each layer's
-        ``grads`` (unlike :meth:`loss_and_gradients`, this call does not overwrite them) and the
-        optimizer are left as they were; only the layers' caches of the last forward pass are
-        replaced, as by any forward pass. Like :meth:`loss_and_gradients`, a final softmax with
-        cross-entropy (or sigmoid with binary cross-entropy) uses the fused gradient
-        :math:`(P - Y)/m`, so :math:`H` is the Jacobian of the gradient that
-        :meth:`loss_and_gradients` returns: the Hessian of the loss wherever no probability is
-        clipped to :math:`[\epsilon, 1 - \epsilon]`. Where relu's input is exactly 0, its second
-        derivative is taken as 0, as its first derivative is.
+        Nothing of the model's state changes (weights, each layer's ``grads``, the optimizer);
+        only the layers' forward caches are replaced. As in :meth:`loss_and_gradients`, a final
+        softmax with cross-entropy uses the fused gradient :math:`(P - Y)/m`, so :math:`H` is the
+        Jacobian of the gradient that :meth:`loss_and_gradients` returns: the Hessian of the loss
+        wherever no probability is clipped to :math:`[\epsilon, 1 - \epsilon]`. Where relu's
+        input is exactly 0, its second derivative is taken as 0, as its first derivative is.
 
         Examples
         --------
@@ -817,76 +861,9 @@ class Sequential:
         X, Y = self._check_XY(X, Y)
         self._ensure_built(X.shape[1], X.dtype)
         X, Y = self._cast(X, Y)
-        flat_form, directions = self._check_direction(V)
+        flat_form, directions = curvature.check_direction(V, self.trainable_weights, self.weight_names)
         result = curvature.hessian_vector_product(self._layers, loss, X, Y, directions)
         return result if flat_form else split_flat(result, [d.shape for d in directions])
-
-    def _check_direction(self, V: object) -> tuple[bool, list[np.ndarray]]:
-        """``V`` as a list of arrays in the model's dtype, one per weight; and whether it came flat."""
-        params = self.trainable_weights
-        shapes = [p.shape for p in params]
-        n = total_size(shapes)
-        expected = (
-            f"a list of {len(params)} arrays shaped like model.trainable_weights "
-            f"({', '.join(str(shape) for shape in shapes)}), or a 1-D numpy array of length {n}"
-        )
-        if isinstance(V, np.ndarray):
-            if V.ndim != 1:
-                raise ValueError(f"V must be {expected}; got a numpy array of shape {V.shape}")
-            flat = as_float_array(V, "V", ndim=1)
-            if flat.size != n:
-                raise ValueError(
-                    f"V must be {expected}; got a 1-D array of length {flat.size} (the model has {n} parameters)"
-                )
-            return True, split_flat(flat.astype(self._dtype, copy=False), shapes)
-        if not isinstance(V, list | tuple):
-            raise TypeError(f"V must be {expected}; got {type(V).__name__}")
-        if len(V) != len(params):
-            raise ValueError(f"V must be {expected}; got a {type(V).__name__} of {len(V)} arrays")
-        names = self.weight_names
-        out = []
-        for i, (v, shape) in enumerate(zip(V, shapes, strict=True)):
-            arr = as_float_array(v, f"V[{i}]")
-            if arr.shape != shape:
-                raise ValueError(f"V[{i}] must have shape {shape}, like {names[i]}; got shape {arr.shape}")
-            out.append(arr.astype(self._dtype, copy=False))
-        return False, out
-
-    def summary(self, print_fn: Callable[[str], Any] = print) -> None:
-        """Print a Keras-like table: each layer's name and type, output shape and parameter count.
-
-        Parameters
-        ----------
-        print_fn : callable, default print
-            Called with each line.
-
-        Examples
-        --------
-        >>> from mlmath.layers import Dense, Activation
-        >>> Sequential([Dense(64, input_dim=20), Activation("relu"), Dense(3)]).summary()
-        Model: "sequential"
-        _________________________________________________________________
-         Layer (type)                Output Shape              Param #
-        =================================================================
-         dense (Dense)               (None, 64)                1,344
-         activation (Activation)     (None, 64)                0
-         dense_1 (Dense)             (None, 3)                 195
-        =================================================================
-        Total params: 1,539
-        Trainable params: 1,539
-        Non-trainable params: 0
-        _________________________________________________________________
-        """
-        if not callable(print_fn):
-            raise TypeError(f"print_fn must be callable, such as print; got {type(print_fn).__name__}")
-        n_in = self.input_dim
-        widths: Sequence[int | None] = self._widths(n_in) if n_in is not None else [None] * (len(self._layers) + 1)
-        for line in _summary_lines(self.name, self._layers, widths):
-            print_fn(line)
-
-    def __repr__(self) -> str:
-        inner = ", ".join(repr(layer) for layer in self._layers)
-        return f"Sequential([{inner}])"
 
 
 def _summary_lines(name: str, layers: Sequence[Layer], widths: Sequence[int | None]) -> list[str]:

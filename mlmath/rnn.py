@@ -969,7 +969,7 @@ class RNN:
         Yt = _time_major_targets(Yc, self.mode)
         history = RNNHistory()
         step_of_epoch = self._train_step(Xt, Yt, opt, options, limit, None if k is None or k >= T else k, history)
-        return run_epochs(n, options, step_of_epoch, params, opt, ["loss"], history=history)
+        return run_epochs(n, options, step_of_epoch, params, opt, ["loss"], history)
 
     def _train_step(
         self, Xt: np.ndarray, Yt: np.ndarray, optimizer: Optimizer, options: FitOptions,

@@ -24,6 +24,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -121,6 +122,7 @@ def restore_on_failure(params: Sequence[np.ndarray], optimizer: Optimizer) -> It
         raise
 
 
+H = TypeVar("H", bound=History)
 Step = Callable[[np.ndarray | slice, int, int], Mapping[str, float]]
 
 
@@ -131,9 +133,9 @@ def run_epochs(
     params: Sequence[np.ndarray],
     optimizer: Optimizer,
     keys: Sequence[str],
+    history: H,
     end_of_epoch: Callable[[int], Mapping[str, float]] | None = None,
-    history: History | None = None,
-) -> History:
+) -> H:
     r"""Run the epochs of a ``fit``, atomically, and return its :class:`History`.
 
     Parameters
@@ -153,13 +155,12 @@ def run_epochs(
         Its state is snapshotted and restored on failure.
     keys : list of str
         The logged keys in order: the training keys ``train_step`` returns, then those of ``end_of_epoch``.
+    history : History
+        A new :class:`History` (or subclass) to fill and return.
     end_of_epoch : callable ``(epoch) -> logs``, optional
         Validation after each epoch: its values are logged as they are.
-    history : History, optional
-        A :class:`History` (or subclass) to fill; a new one by default.
     """
     steps = options.steps(n_rows)
-    history = history if history is not None else History()
     history.params = {"epochs": options.epochs, "steps": steps, "verbose": options.verbose}
     history.history = {k: [] for k in keys}
     bs, epochs = options.batch_size, options.epochs

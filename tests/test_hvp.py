@@ -437,3 +437,78 @@ def test_unsupported_loss_activation_and_layer(small):
     scaled.compile(optimizer="sgd", loss="mse")
     with pytest.raises(TypeError, match="Scale has no R-operator"):
         scaled.hessian_vector_product(X, Y, np.zeros(15))
+
+
+# --- ops of one's own take part: the op owns its rules -------------------------------------
+
+
+class LogCosh(Loss):
+    r"""A loss written by a user: :math:`L = \frac{1}{mn}\sum \log\cosh(P - Y)`, with its gradient and Hessian rule."""
+
+    def value_and_grad_unchecked(self, Y, P):
+        d = P - Y
+        value = float(np.sum(np.logaddexp(d, -d) - np.log(2.0))) / d.size
+        return value, np.tanh(d) / d.size
+
+    def hessian_vector_unchecked(self, Y, P, RP):
+        t = np.tanh(P - Y)
+        return (1 - t * t) * RP / P.size
+
+
+SOFTPLUS = ActivationFunction(
+    "softplus",
+    forward=lambda z: np.logaddexp(0, z),
+    derivative=lambda z, a: sigmoid(z),
+    second_derivative=lambda z, a, d1: d1 * (1 - d1),
+)
+
+
+@pytest.mark.parametrize("loss", [LogCosh(), MeanSquaredError()], ids=["user-loss", "mse"])
+def test_user_activation_and_user_loss_take_part_in_the_exact_hvp(loss, rng):
+    model = Sequential([Dense(5, input_dim=4), Activation(SOFTPLUS), Dense(3), Activation(SOFTPLUS), Dense(2)], seed=1)
+    model.compile(optimizer="sgd", loss=loss)
+    X, Y = rng.normal(size=(7, 4)), rng.normal(size=(7, 2))
+    theta = randomize(model, rng)
+    v = rng.normal(size=theta.size)
+    exact = model.hessian_vector_product(X, Y, v)
+
+    def grad(t: np.ndarray) -> np.ndarray:
+        model.set_flat_weights(t)
+        return flat(model.loss_and_gradients(X, Y)[1])
+
+    numeric = hvp(grad, theta, v)
+    model.set_flat_weights(theta)
+    scale = np.max(np.abs(numeric))
+    assert scale > 1e-3
+    np.testing.assert_allclose(exact, numeric, rtol=1e-6, atol=1e-6 * scale)
+    # the user loss's gradient is its own: check it against differences of its value
+    P = model.predict(X)
+    g = loss.value_and_grad(Y, P)[1]
+    np.testing.assert_allclose(g, gradient(lambda p: loss(Y, p), P), rtol=1e-6, atol=1e-10)
+
+
+def test_a_user_loss_without_its_hessian_rule_is_refused(rng):
+    class Quartic(Loss):
+        def value_and_grad_unchecked(self, Y, P):
+            d = P - Y
+            return float(np.sum(d**4)) / d.size, 4 * d**3 / d.size
+
+    model = Sequential([Dense(2, input_dim=3)])
+    model.compile(optimizer="sgd", loss=Quartic())
+    assert not Quartic().supports_hvp
+    assert LogCosh().supports_hvp
+    with pytest.raises(TypeError, match="Quartic defines no hessian_vector_unchecked"):
+        model.hessian_vector_product(rng.normal(size=(2, 3)), np.zeros((2, 2)), np.zeros(8))
+
+
+def test_flat_weights_round_trip(rng):
+    model = build("tanh", "linear", "mse")
+    theta = rng.normal(size=model.count_params())
+    model.set_flat_weights(theta)
+    np.testing.assert_array_equal(model.get_flat_weights(), theta)
+    np.testing.assert_array_equal(flat(model.get_weights()), theta)
+    with pytest.raises(ValueError, match=r"theta must have length 64 .*; got 63"):
+        model.set_flat_weights(theta[:-1])
+    with pytest.raises(ValueError, match=r"theta must hold only finite values"):
+        model.set_flat_weights(np.full(theta.size, np.nan))
+    np.testing.assert_array_equal(model.get_flat_weights(), theta)
