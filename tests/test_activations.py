@@ -13,9 +13,7 @@ from mlmath.calculus import gradient, jacobian
 H = 1e-6
 
 
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(20240601)
+SEED = 20240601  # the shared rng fixture (conftest.py) draws from this seed
 
 
 def rel_err(a: np.ndarray, b: np.ndarray) -> float:
@@ -187,7 +185,7 @@ def test_registry_unknown_name():
 
 
 def test_registry_wrong_type():
-    with pytest.raises(TypeError, match="activation must be one of .*; got int 3"):
+    with pytest.raises(TypeError, match=r"activation must be one of .*; got int 3"):
         act.get(3)
 
 

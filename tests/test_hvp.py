@@ -29,10 +29,7 @@ from mlmath.losses import BinaryCrossentropy, CategoricalCrossentropy, Loss, Mea
 from mlmath.models import Sequential
 from mlmath.optim import SGD, Adam
 
-
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(5)
+SEED = 5  # the shared rng fixture (conftest.py) draws from this seed
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -10,10 +10,7 @@ import sympy as sp
 
 from mlmath.losses import categorical_crossentropy, cross_entropy, entropy, kl_divergence
 
-
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(8)
+SEED = 8  # the shared rng fixture (conftest.py) draws from this seed
 
 
 def random_distributions(rng: np.random.Generator, shape: tuple[int, ...], alpha: float = 1.0) -> np.ndarray:

@@ -13,9 +13,7 @@ from mlmath.layers import Activation, Dense, Layer
 H = 1e-6
 
 
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(11)
+SEED = 11  # the shared rng fixture (conftest.py) draws from this seed
 
 
 def rel_err(a: np.ndarray, b: np.ndarray) -> float:
@@ -250,7 +248,7 @@ def test_backward_wrong_shape(rng):
 
 
 def test_unknown_activation():
-    with pytest.raises(ValueError, match="activation must be one of .*; got 'gelu'"):
+    with pytest.raises(ValueError, match=r"activation must be one of .*; got 'gelu'"):
         Activation("gelu")
 
 

@@ -7,17 +7,15 @@ import math
 import numpy as np
 import pytest
 
+from mlmath import losses as L
 from mlmath.activations import ActivationFunction
 from mlmath.activations import get as get_activation
-from mlmath import losses as L
 from mlmath.calculus import gradient
 
 H = 1e-6
 
 
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(7)
+SEED = 7  # the shared rng fixture (conftest.py) draws from this seed
 
 
 def rel_err(a: np.ndarray, b: np.ndarray) -> float:

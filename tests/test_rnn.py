@@ -37,9 +37,7 @@ MODES = ("many_to_many", "many_to_one")
 STEP = 1e-6  # of the central differences (mlmath.calculus.gradient)
 
 
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(20240606)
+SEED = 20240606  # the shared rng fixture (conftest.py) draws from this seed
 
 
 # ---------------------------------------------------------------------------------------------
