@@ -301,7 +301,8 @@ class Dense(Layer):
             self.n_in = self.input_dim
 
     def compute_output_dim(self, n_in: int) -> int:
-        """Always ``units``."""
+        """Always ``units`` (for any input width ``n_in >= 1``)."""
+        check_int(n_in, "n_in", 1)
         return self.units
 
     def params_for_width(self, n_in: int | None) -> int | None:
@@ -457,7 +458,7 @@ class Activation(Layer):
 
     def compute_output_dim(self, n_in: int) -> int:
         """Same width as the input."""
-        return n_in
+        return check_int(n_in, "n_in", 1)
 
     def call(self, Z: np.ndarray) -> np.ndarray:
         A = self.activation.forward(Z)

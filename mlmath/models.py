@@ -34,7 +34,7 @@ from mlmath.data import train_validation_split
 from mlmath.layers import Activation, Dense, Layer, features_error
 from mlmath.training import History, check_fit_options, diverged, run_epochs
 
-__all__ = ["History", "LayerStack", "Sequential", "accuracy"]  # History lives in mlmath.training
+__all__ = ["LayerStack", "Sequential", "accuracy"]  # History, which fit returns, is mlmath.training.History
 
 _METRICS = ("accuracy", "acc")
 _ONE_HOT_HINT = "For integer class labels y, pass mlmath.data.to_categorical(y, num_classes)."
@@ -256,7 +256,10 @@ class LayerStack:
             return
         first = self._layers[0]
         if first.n_in is not None and n_in != first.n_in:
-            raise features_error(type(first).__name__, n_in, first.n_in, "input_dim")
+            raise ValueError(
+                f"input_dim={n_in} does not fit the first layer: {type(first).__name__} is expecting "
+                f"{first.n_in} features as input"
+            )
         n = n_in
         for layer in self._layers:
             self._build_layer(layer, n, dt)
