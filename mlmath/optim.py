@@ -29,7 +29,9 @@ Two forms of each optimizer:
   arrays in ``params`` **in place** (float32 stays float32; no new arrays per step), with
   :meth:`Optimizer.get_state` / :meth:`Optimizer.set_state` to save and resume training exactly.
 
-Both forms call the same in-place kernel, so they cannot drift apart.
+The pure function builds the stateful object with the given hyperparameters and applies it
+once, to private copies of ``param`` and ``state``: one update rule and one set of checks serve
+both forms, so they give the same numbers, bit for bit.
 
 **Learning-rate schedules.** Every optimizer and every step function accepts for
 ``learning_rate`` either a number > 0 or a :class:`LearningRateSchedule`:
@@ -39,16 +41,17 @@ rate, as in Keras: step :math:`t` uses :math:`\eta_t = \text{schedule}(t - 1)`, 
 uses ``schedule(0)``. A schedule is a function of the step count alone, so saving the step count
 (it is in every state) saves the schedule's position too.
 
-Adding an optimizer: write an in-place kernel ``_name_update_(param, grad, *slots, tmp, ...)``,
-a pure ``name_step`` that copies its inputs and calls the kernel, and a subclass of
-:class:`Optimizer` that lists its ``slot_names`` (per-parameter state arrays, created as zeros, or
-as the value :meth:`Optimizer._slot_initial_value` gives) and implements ``_update``; then add it
-to ``_OPTIMIZERS`` so :func:`get` finds it by name. Schedules enter through
-:meth:`Optimizer._current_learning_rate`.
+Adding an optimizer: subclass :class:`Optimizer`; check the hyperparameters in ``__init__`` and
+list the ``slot_names`` (per-parameter state arrays, created as zeros, or as the value
+:meth:`Optimizer._slot_initial_value` gives), write the update in place in ``_update``, extend
+:meth:`Optimizer.get_config`, and add the class to ``_OPTIMIZERS`` so :func:`get` finds it by name.
+The pure ``name_step`` is then ``return _pure_step(Name(learning_rate=learning_rate, ...), param, grad, state)``.
+Schedules enter through :meth:`Optimizer._current_learning_rate`.
 """
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -56,7 +59,17 @@ from typing import Any
 
 import numpy as np
 
-from mlmath._validation import as_float_array, check_in_range, check_positive
+from mlmath._flat import split_flat, total_size
+from mlmath._validation import (
+    as_array_list,
+    as_float_array,
+    check_bool,
+    check_finite,
+    check_in_range,
+    check_int,
+    check_positive,
+    lookup,
+)
 
 __all__ = [
     "SGD",
@@ -81,12 +94,6 @@ __all__ = [
 # ---------------------------------------------------------------------------
 # checks (private helpers of this module)
 # ---------------------------------------------------------------------------
-
-
-def _check_bool(value: object, name: str) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name} must be True or False; got {value!r}")
-    return bool(value)
 
 
 def _check_nonnegative(value: object, name: str) -> float:
@@ -127,50 +134,6 @@ def _rate_at(learning_rate: float | LearningRateSchedule, t: int) -> float:
     return lr
 
 
-def _check_sgd_hyper(
-    learning_rate: object, momentum: object, nesterov: object
-) -> tuple[float | LearningRateSchedule, float, bool]:
-    return (
-        _check_learning_rate(learning_rate),
-        check_in_range(momentum, "momentum", 0.0, 1.0),
-        _check_bool(nesterov, "nesterov"),
-    )
-
-
-def _check_adagrad_hyper(
-    learning_rate: object, initial_accumulator_value: object, epsilon: object
-) -> tuple[float | LearningRateSchedule, float, float]:
-    return (
-        _check_learning_rate(learning_rate),
-        _check_nonnegative(initial_accumulator_value, "initial_accumulator_value"),
-        check_positive(epsilon, "epsilon"),
-    )
-
-
-def _check_rmsprop_hyper(
-    learning_rate: object, rho: object, momentum: object, epsilon: object, centered: object
-) -> tuple[float | LearningRateSchedule, float, float, float, bool]:
-    return (
-        _check_learning_rate(learning_rate),
-        check_in_range(rho, "rho", 0.0, 1.0),
-        check_in_range(momentum, "momentum", 0.0, 1.0),
-        check_positive(epsilon, "epsilon"),
-        _check_bool(centered, "centered"),
-    )
-
-
-def _check_adam_hyper(
-    learning_rate: object, beta_1: object, beta_2: object, epsilon: object, amsgrad: object = False
-) -> tuple[float | LearningRateSchedule, float, float, float, bool]:
-    return (
-        _check_learning_rate(learning_rate),
-        check_in_range(beta_1, "beta_1", 0.0, 1.0),
-        check_in_range(beta_2, "beta_2", 0.0, 1.0),
-        check_positive(epsilon, "epsilon"),
-        _check_bool(amsgrad, "amsgrad"),
-    )
-
-
 def _param_and_grad(param: object, grad: object) -> tuple[np.ndarray, np.ndarray]:
     """A private copy of ``param`` and a finite ``grad`` of the same shape and dtype."""
     p = np.array(as_float_array(param, "param"), copy=True)
@@ -180,34 +143,34 @@ def _param_and_grad(param: object, grad: object) -> tuple[np.ndarray, np.ndarray
     return p, g.astype(p.dtype, copy=False)
 
 
-def _state_arrays(
-    state: Mapping[str, Any] | None,
-    p: np.ndarray,
-    names: Sequence[str],
-    initial: Mapping[str, float] | None = None,
-) -> tuple[int, list[np.ndarray]]:
-    """Copy the step count and the slot arrays out of a pure function's ``state``.
+def _describe(value: object) -> str:
+    """``value``'s type in words, with its dtype if it is an array."""
+    if isinstance(value, np.ndarray):
+        return f"ndarray of dtype {value.dtype}"
+    return type(value).__name__
 
-    With ``state=None`` the slots start at ``initial[name]`` (0 for names not in ``initial``).
-    """
-    if state is None:
-        initial = initial or {}
-        return 0, [np.full_like(p, initial.get(name, 0.0)) for name in names]
+
+def _check_state_keys(state: object, names: Sequence[str], what: str) -> None:
+    """Raise unless ``state`` is a mapping with exactly the keys ``"t"`` and ``names``."""
     if not isinstance(state, Mapping):
-        raise TypeError(f"state must be a dict or None; got {type(state).__name__}")
+        raise TypeError(f"state must be {what}; got {type(state).__name__}")
     expected = {"t", *names}
     if set(state) != expected:
         raise ValueError(f"state must have the keys {sorted(expected)}; got {sorted(state)}")
-    t = state["t"]
-    if isinstance(t, bool) or not isinstance(t, int | np.integer) or t < 0:
-        raise ValueError(f"state['t'] must be an integer >= 0; got {t!r}")
-    arrays = []
-    for name in names:
-        arr = as_float_array(state[name], f"state[{name!r}]")
-        if arr.shape != p.shape:
-            raise ValueError(f"state[{name!r}] must have the shape of param, {p.shape}; got shape {arr.shape}")
-        arrays.append(arr.astype(p.dtype, copy=True))
-    return int(t), arrays
+
+
+def _slot_arrays(items: object, name: str) -> list[np.ndarray]:
+    """The arrays of the slot ``name`` of a state from ``get_state()``: float32/float64 numpy arrays, finite."""
+    if not isinstance(items, list | tuple):
+        raise TypeError(
+            f"state[{name!r}] must be a list of arrays, one per parameter array; got {type(items).__name__}"
+        )
+    for i, item in enumerate(items):
+        label = f"state[{name!r}][{i}]"
+        if not isinstance(item, np.ndarray) or item.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{label} must be a float32 or float64 numpy array; got {_describe(item)}")
+        check_finite(item, label)
+    return list(items)
 
 
 # ---------------------------------------------------------------------------
@@ -291,7 +254,7 @@ class ExponentialDecay(LearningRateSchedule):
         self.initial_learning_rate = check_positive(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = check_positive(decay_steps, "decay_steps")
         self.decay_rate = check_positive(decay_rate, "decay_rate")
-        self.staircase = _check_bool(staircase, "staircase")
+        self.staircase = check_bool(staircase, "staircase")
 
     def _rate(self, step: np.ndarray) -> np.ndarray:
         p = step / self.decay_steps
@@ -300,8 +263,12 @@ class ExponentialDecay(LearningRateSchedule):
         return self.initial_learning_rate * np.power(self.decay_rate, p)
 
     def get_config(self) -> dict[str, Any]:
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase}
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+        }
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -429,116 +396,673 @@ class CosineDecay(LearningRateSchedule):
         return np.where(step < W, warm, self._decay(np.maximum(step - W, 0.0), peak))
 
     def get_config(self) -> dict[str, Any]:
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "alpha": self.alpha, "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "alpha": self.alpha,
+            "warmup_target": self.warmup_target,
+            "warmup_steps": self.warmup_steps,
+        }
 
 
 # ---------------------------------------------------------------------------
-# in-place kernels: the single source of each update rule
+# stateful optimizers
 # ---------------------------------------------------------------------------
 
 
-def _sgd_update_(
-    p: np.ndarray, g: np.ndarray, v: np.ndarray | None, tmp: np.ndarray, lr: float, mu: float, nesterov: bool
-) -> None:
-    np.multiply(g, -lr, out=tmp)  # tmp = -ηg
-    if v is None:  # plain gradient descent: θ ← θ - ηg
-        p += tmp
-        return
-    v *= mu
-    v += tmp  # v ← μv - ηg
-    if nesterov:  # θ ← θ + μv - ηg (with the new v)
-        p += tmp
-        np.multiply(v, mu, out=tmp)
-        p += tmp
-    else:  # θ ← θ + v
-        p += v
+class Optimizer:
+    """Base class of the stateful optimizers given to :meth:`mlmath.models.Sequential.compile`.
+
+    The first update creates the per-parameter state (``slot_names``, arrays of each parameter's
+    shape and dtype, zeros unless :meth:`_slot_initial_value` says otherwise); later updates must
+    pass parameters of the same shapes, in the same order. Use a new optimizer object for another
+    model.
+
+    The interface used by training loops:
+
+    - :meth:`apply_gradients` checks its arguments, then updates the parameters in place;
+    - a loop that checks its own arrays calls :meth:`check_compatible` once, then
+      :meth:`apply_unchecked` at each step;
+    - :meth:`get_state` and :meth:`set_state` save and restore the state, :attr:`iterations` is
+      the number of steps taken and :meth:`get_config` gives the constructor's arguments.
+
+    A subclass checks its hyperparameters in ``__init__``, sets ``slot_names``, writes its update
+    rule in ``_update`` and extends :meth:`get_config`; the pure step functions such as
+    :func:`adam_step` run the same object, so both forms share its rule and its checks.
+
+    Parameters
+    ----------
+    learning_rate : float > 0 or LearningRateSchedule
+        A constant rate, or a schedule: step :math:`t` then uses ``learning_rate(t - 1)``.
+    """
+
+    slot_names: tuple[str, ...] = ()
+    elementwise = True  # the update of each entry depends on that entry alone (see apply_unchecked)
+
+    def __init__(self, learning_rate: float | LearningRateSchedule) -> None:
+        self.learning_rate = _check_learning_rate(learning_rate)
+        self._t = 0
+        self._specs: list[tuple[tuple[int, ...], np.dtype]] | None = None  # None: no state yet
+        self._flat: dict[str, np.ndarray] | None = None
+        self._slots: dict[str, list[np.ndarray]] = {}
+        self._tmp: list[np.ndarray] = []
+
+    def _allocate(self, specs: list[tuple[tuple[int, ...], np.dtype]]) -> None:
+        """Create the initial state for parameters of these shapes and dtypes.
+
+        When all dtypes agree, each slot is one flat buffer and the per-parameter arrays are
+        views of it, so that :meth:`apply_unchecked` can update a model's contiguous parameters
+        at once.
+        """
+        names = (*self.slot_names, "_tmp")
+        dtypes = {dt for _, dt in specs}
+        if len(dtypes) == 1:
+            dt = dtypes.pop()
+            shapes = [shape for shape, _ in specs]
+            self._flat = {n: np.zeros(total_size(shapes), dt) for n in names}
+            views = {n: split_flat(self._flat[n], shapes) for n in names}
+        else:
+            self._flat = None
+            views = {n: [np.zeros(shape, dt) for shape, dt in specs] for n in names}
+        self._tmp = views.pop("_tmp")
+        for name in self.slot_names:
+            value = self._slot_initial_value(name)
+            if value:
+                for arr in (self._flat[name],) if self._flat is not None else views[name]:
+                    arr.fill(value)
+        self._slots = views
+        self._specs = list(specs)
+
+    def _slot_initial_value(self, name: str) -> float:
+        """The value every entry of the slot ``name`` starts from (0 unless a subclass says otherwise)."""
+        return 0.0
+
+    @property
+    def iterations(self) -> int:
+        """Number of steps taken: :math:`t` of the last update (0 before the first)."""
+        return self._t
+
+    def _current_learning_rate(self) -> float:
+        """The learning rate of the step about to be taken: the constant, or the schedule at :attr:`iterations`."""
+        return _rate_at(self.learning_rate, self._t)
+
+    # -- the update -----------------------------------------------------------------------------
+
+    def apply_gradients(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
+        """Update each array of ``params`` in place with the matching gradient of ``grads``.
+
+        Everything is checked first: nothing is updated when an error is raised.
+
+        Parameters
+        ----------
+        params : list of numpy.ndarray
+            Writable float32 or float64 arrays with finite entries, such as ``[W, b]``; updated
+            in place (their dtypes are kept).
+        grads : list of array_like
+            One finite gradient per parameter, of the same shape, such as ``[dW, db]``.
+
+        Raises
+        ------
+        TypeError
+            If ``params`` or ``grads`` is not a list (or tuple) of arrays, or a parameter is not
+            a writable float32/float64 numpy array.
+        ValueError
+            If the lists are empty or differ in length, a gradient's shape differs from its
+            parameter's, a parameter or a gradient holds NaN or infinity, the parameters differ
+            from those this optimizer's state was created for, or a learning-rate schedule
+            returns a negative or non-finite rate.
+        """
+        checked = as_array_list(params, "params")  # without copies, unless an array needs a conversion
+        for i, (p, a) in enumerate(zip(params, checked, strict=True)):
+            if a is not p:  # a conversion: not an array that can be updated in place
+                raise TypeError(
+                    f"params[{i}] must be a float32 or float64 numpy array (updated in place); got {_describe(p)}"
+                )
+            if not p.flags.writeable:
+                raise TypeError(f"params[{i}] must be writable: the optimizer updates it in place")
+        if not params:
+            raise ValueError("params must hold at least one array")
+        gs = as_array_list(grads, "grads")
+        if len(gs) != len(params):
+            raise ValueError(f"params and grads must have the same length; got {len(params)} and {len(gs)}")
+        for i, (p, g) in enumerate(zip(params, gs, strict=True)):
+            if g.shape != p.shape:
+                raise ValueError(f"grads[{i}] must have the shape of params[{i}], {p.shape}; got shape {g.shape}")
+            gs[i] = g.astype(p.dtype, copy=False)
+        self.check_compatible(params)
+        self.apply_unchecked(params, gs)
+
+    def check_compatible(self, params: Sequence[np.ndarray]) -> None:
+        """Raise unless the state, if created, was created for parameters like ``params``.
+
+        Parameters
+        ----------
+        params : sequence of numpy.ndarray
+            The parameters of the next updates.
+
+        Raises
+        ------
+        ValueError
+            If the state holds another number of arrays than ``params``, or an array of another
+            shape or dtype than the matching parameter. Before the first update (no state yet)
+            every list of parameters is compatible.
+        """
+        if self._specs is None:
+            return
+        if len(self._specs) != len(params):
+            raise ValueError(
+                f"this optimizer holds state for {len(self._specs)} parameter arrays; got {len(params)}. "
+                "Use a new optimizer for another model."
+            )
+        for i, ((shape, dt), p) in enumerate(zip(self._specs, params, strict=True)):
+            if shape != p.shape or dt != p.dtype:
+                raise ValueError(
+                    f"this optimizer's state for params[{i}] has shape {shape} and dtype {dt}; "
+                    f"got shape {p.shape} and dtype {p.dtype}. Use a new optimizer for another model."
+                )
+
+    def apply_unchecked(
+        self,
+        params: Sequence[np.ndarray],
+        grads: Sequence[np.ndarray],
+        flat: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """Update ``params`` in place without checking them: the hot path of a training loop.
+
+        The caller must have ensured what :meth:`apply_gradients` checks: ``params`` are writable
+        float32/float64 numpy arrays with finite entries, ``grads`` one finite array per
+        parameter of its shape and dtype, and :meth:`check_compatible` accepts ``params``.
+        Only the rate a learning-rate schedule returns is checked, before anything changes.
+
+        Parameters
+        ----------
+        params, grads : sequence of numpy.ndarray
+        flat : (numpy.ndarray, numpy.ndarray) or None
+            ``(all_params, all_grads)``: two 1-D arrays of which ``params`` and ``grads`` are
+            consecutive views, in order (as :func:`mlmath._flat.split_flat` makes them). An
+            elementwise optimizer then updates all parameters with one call of its rule instead
+            of one call per array, with the same numbers.
+        """
+        lr = self._current_learning_rate()  # before anything changes: a schedule may raise
+        if self._specs is None:
+            self._allocate([(p.shape, p.dtype) for p in params])
+        self._t += 1
+        if flat is not None and self._flat is not None and self.elementwise:
+            flat_p, flat_g = flat
+            self._update(flat_p, flat_g, {n: self._flat[n] for n in self.slot_names}, self._flat["_tmp"], lr)
+            return
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+            self._update(p, g, {n: self._slots[n][i] for n in self.slot_names}, self._tmp[i], lr)
+
+    def _update(
+        self, p: np.ndarray, g: np.ndarray, slots: Mapping[str, np.ndarray], tmp: np.ndarray, lr: float
+    ) -> None:
+        """The update rule, in place: step :attr:`iterations` with rate ``lr`` on ``p`` and its ``slots``.
+
+        ``slots`` maps each of ``slot_names`` to the array of that state for ``p``; ``tmp`` is
+        scratch space of ``p``'s shape and dtype.
+        """
+        raise NotImplementedError("an Optimizer defines _update(p, g, slots, tmp, lr)")
+
+    # -- saving and resuming ------------------------------------------------------------------
+
+    def get_state(self) -> dict[str, Any]:
+        """Return a copy of the optimizer's state: ``{"t": int, slot_name: [array, ...], ...}``.
+
+        The lists are empty before the first update. Pass the dict to :meth:`set_state` of an
+        optimizer with the same hyperparameters to resume training exactly.
+        """
+        state: dict[str, Any] = {"t": self._t}
+        for name in self.slot_names:
+            state[name] = [] if self._specs is None else [a.copy() for a in self._slots[name]]
+        return state
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Replace the optimizer's state by a copy of ``state`` (from :meth:`get_state`).
+
+        Parameters
+        ----------
+        state : dict
+            ``{"t": int, slot_name: [array, ...], ...}`` with the keys ``"t"`` and
+            :attr:`slot_names`: the step count, and for each slot one float32 or float64 array
+            per parameter array, all entries finite; the lists of equal length, the arrays of
+            one parameter of one shape and dtype (those of the state already held, if any).
+            Empty lists (no state yet) go with ``t = 0``.
+
+        Raises
+        ------
+        TypeError
+            If ``state`` is not a dict, a slot not a list of numpy arrays, an array not float32
+            or float64, or the step count not an integer.
+        ValueError
+            If the keys, the step count, the lists' lengths or the arrays' shapes or dtypes do
+            not fit, or an array holds NaN or infinity. Nothing changes then.
+
+        Notes
+        -----
+        A learning-rate schedule is a function of the step count, which the state holds, so the
+        resumed optimizer continues the schedule where the saved one was.
+        """
+        _check_state_keys(state, self.slot_names, "a dict from get_state()")
+        t = check_int(state["t"], "state['t']", 0)
+        arrays = {name: _slot_arrays(state[name], name) for name in self.slot_names}
+        lengths = {len(v) for v in arrays.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"the slot lists of state must have the same length; got {sorted(lengths)}")
+        n = lengths.pop() if lengths else 0
+        if n == 0 and self.slot_names and t > 0:
+            raise ValueError(f"state['t'] must be 0 when the slot lists are empty (no step taken); got {t}")
+        if n:
+            head = self.slot_names[0]
+            first = arrays[head]
+            for name, items in arrays.items():
+                for i, (a, ref) in enumerate(zip(items, first, strict=True)):
+                    if a.shape != ref.shape or a.dtype != ref.dtype:
+                        raise ValueError(
+                            f"state[{name!r}][{i}] must have the shape and dtype of state[{head!r}][{i}], "
+                            f"{ref.shape} and {ref.dtype}; got {a.shape} and {a.dtype}"
+                        )
+            try:
+                self.check_compatible(first)  # the parameters this optimizer already holds state for
+            except ValueError as exc:
+                raise ValueError(f"state[{head!r}] does not fit this optimizer: {exc}") from None
+        self._t = t
+        if n == 0:
+            self._specs, self._flat, self._slots, self._tmp = None, None, {}, []
+            return
+        self._allocate([(a.shape, a.dtype) for a in first])
+        for name in self.slot_names:
+            for view, a in zip(self._slots[name], arrays[name], strict=True):
+                view[...] = a
+
+    def get_config(self) -> dict[str, Any]:
+        """The hyperparameters, as keyword arguments of the constructor."""
+        return {"learning_rate": self.learning_rate}
+
+    def __repr__(self) -> str:
+        config = self.get_config()
+        order = list(inspect.signature(type(self)).parameters)  # the constructor's order
+        keys = sorted(config, key=lambda k: order.index(k) if k in order else len(order))
+        return f"{type(self).__name__}({', '.join(f'{k}={config[k]!r}' for k in keys)})"
 
 
-def _adagrad_update_(p: np.ndarray, g: np.ndarray, G: np.ndarray, tmp: np.ndarray, lr: float, epsilon: float) -> None:
-    np.multiply(g, g, out=tmp)
-    G += tmp  # G ← G + g²
-    np.add(G, epsilon, out=tmp)
-    np.sqrt(tmp, out=tmp)
-    np.divide(g, tmp, out=tmp)
-    tmp *= lr
-    p -= tmp  # θ ← θ - ηg / √(G + ε)
+class SGD(Optimizer):
+    r"""Stochastic gradient descent with optional (Nesterov) momentum, Keras's form.
+
+    For each parameter array, with :math:`v_0 = 0`:
+
+    .. math::
+
+        v_t = \mu v_{t-1} - \eta g_t, \qquad
+        \theta_t = \theta_{t-1} + v_t \quad\text{or, with Nesterov,}\quad
+        \theta_t = \theta_{t-1} + \mu v_t - \eta g_t;
+
+    with :math:`\mu = 0`, :math:`\theta_t = \theta_{t-1} - \eta g_t` and no velocity is stored.
+    The pure form is :func:`sgd_step`. Derived in chapter 7.
+
+    Parameters
+    ----------
+    learning_rate : float > 0 or LearningRateSchedule, default 0.01
+    momentum : float in [0, 1), default 0.0
+    nesterov : bool, default False
+
+    Examples
+    --------
+    >>> W = np.array([1.0, -2.0])
+    >>> opt = SGD(learning_rate=0.1, momentum=0.5)
+    >>> for _ in range(2):
+    ...     opt.apply_gradients([W], [2 * W])
+    >>> W, opt.iterations
+    (array([ 0.54, -1.08]), 2)
+    """
+
+    def __init__(
+        self, learning_rate: float | LearningRateSchedule = 0.01, momentum: float = 0.0, nesterov: bool = False
+    ) -> None:
+        super().__init__(learning_rate)
+        self.momentum = check_in_range(momentum, "momentum", 0.0, 1.0)
+        self.nesterov = check_bool(nesterov, "nesterov")
+        self.slot_names = ("velocity",) if self.momentum > 0 else ()
+
+    def _update(
+        self, p: np.ndarray, g: np.ndarray, slots: Mapping[str, np.ndarray], tmp: np.ndarray, lr: float
+    ) -> None:
+        mu, v = self.momentum, slots.get("velocity")
+        np.multiply(g, -lr, out=tmp)  # tmp = -ηg
+        if v is None:  # plain gradient descent: θ ← θ - ηg
+            p += tmp
+            return
+        v *= mu
+        v += tmp  # v ← μv - ηg
+        if self.nesterov:  # θ ← θ + μv - ηg (with the new v)
+            p += tmp
+            np.multiply(v, mu, out=tmp)
+            p += tmp
+        else:  # θ ← θ + v
+            p += v
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
-def _rmsprop_update_(
-    p: np.ndarray,
-    g: np.ndarray,
-    v: np.ndarray,
-    m: np.ndarray | None,
-    u: np.ndarray | None,
-    tmp: np.ndarray,
-    lr: float,
-    rho: float,
-    mu: float,
-    epsilon: float,
-) -> None:
-    v *= rho
-    np.multiply(g, g, out=tmp)
-    tmp *= 1 - rho
-    v += tmp  # v ← ρv + (1 - ρ)g²
-    if m is not None:  # centered
-        m *= rho
-        np.multiply(g, 1 - rho, out=tmp)
-        m += tmp  # m ← ρm + (1 - ρ)g
-        np.multiply(m, m, out=tmp)
-        np.subtract(v, tmp, out=tmp)
-        np.maximum(tmp, 0, out=tmp)  # v - m² ≥ 0 exactly; keep rounding from making it negative
-        tmp += epsilon  # d = v - m² + ε
-    else:
-        np.add(v, epsilon, out=tmp)  # d = v + ε
-    np.sqrt(tmp, out=tmp)
-    np.divide(g, tmp, out=tmp)
-    tmp *= lr  # Δ = ηg / √d
-    if u is None:
-        p -= tmp  # θ ← θ - Δ
-    else:
-        u *= mu
-        u -= tmp  # u ← μu - Δ
-        p += u  # θ ← θ + u
+class AdaGrad(Optimizer):
+    r"""AdaGrad, Keras's form: per-coordinate step sizes from the sum of squared gradients.
+
+    For each parameter array, elementwise, from :math:`G_0` = ``initial_accumulator_value``:
+
+    .. math::
+
+        G_t = G_{t-1} + g_t^2, \qquad
+        \theta_t = \theta_{t-1} - \eta\, \frac{g_t}{\sqrt{G_t + \epsilon}}.
+
+    The pure form is :func:`adagrad_step`, which compares this with the paper's form.
+    Derived in chapter 7.
+
+    Parameters
+    ----------
+    learning_rate : float > 0 or LearningRateSchedule, default 0.001
+    initial_accumulator_value : float >= 0, default 0.1
+    epsilon : float > 0, default 1e-7
+
+    Examples
+    --------
+    >>> W = np.array([1.0, -2.0])
+    >>> opt = AdaGrad(learning_rate=0.1)
+    >>> opt.apply_gradients([W], [2 * W])
+    >>> W.round(6), opt.get_state()["accumulator"]
+    (array([ 0.901227, -1.900311]), [array([ 4.1, 16.1])])
+    """
+
+    slot_names = ("accumulator",)
+
+    def __init__(
+        self,
+        learning_rate: float | LearningRateSchedule = 0.001,
+        initial_accumulator_value: float = 0.1,
+        epsilon: float = 1e-7,
+    ) -> None:
+        super().__init__(learning_rate)
+        self.initial_accumulator_value = _check_nonnegative(initial_accumulator_value, "initial_accumulator_value")
+        self.epsilon = check_positive(epsilon, "epsilon")
+
+    def _slot_initial_value(self, name: str) -> float:
+        return self.initial_accumulator_value
+
+    def _update(
+        self, p: np.ndarray, g: np.ndarray, slots: Mapping[str, np.ndarray], tmp: np.ndarray, lr: float
+    ) -> None:
+        G = slots["accumulator"]
+        np.multiply(g, g, out=tmp)
+        G += tmp  # G ← G + g²
+        np.add(G, self.epsilon, out=tmp)
+        np.sqrt(tmp, out=tmp)
+        np.divide(g, tmp, out=tmp)
+        tmp *= lr
+        p -= tmp  # θ ← θ - ηg / √(G + ε)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "initial_accumulator_value": self.initial_accumulator_value,
+            "epsilon": self.epsilon,
+        }
 
 
-def _adam_update_(
-    p: np.ndarray,
-    g: np.ndarray,
-    m: np.ndarray,
-    v: np.ndarray,
-    tmp: np.ndarray,
-    t: int,
-    lr: float,
-    beta_1: float,
-    beta_2: float,
-    epsilon: float,
-    v_hat: np.ndarray | None = None,
-    weight_decay: float = 0.0,
-) -> None:
-    if weight_decay:
-        np.multiply(p, lr * weight_decay, out=tmp)
-        p -= tmp  # θ ← θ - ηλθ (AdamW: decoupled from the adaptive step)
-    m *= beta_1
-    np.multiply(g, 1 - beta_1, out=tmp)
-    m += tmp  # m ← β₁m + (1 - β₁)g
-    v *= beta_2
-    np.multiply(g, g, out=tmp)
-    tmp *= 1 - beta_2
-    v += tmp  # v ← β₂v + (1 - β₂)g²
-    if v_hat is not None:  # AMSGrad: v̂ ← max(v̂, v), used in place of v
-        np.maximum(v_hat, v, out=v_hat)
-    alpha = lr * math.sqrt(1 - beta_2**t) / (1 - beta_1**t)
-    np.sqrt(v if v_hat is None else v_hat, out=tmp)
-    tmp += epsilon
-    np.divide(m, tmp, out=tmp)
-    tmp *= alpha
-    p -= tmp  # θ ← θ - α_t m / (√v + ε)
+class RMSProp(Optimizer):
+    r"""RMSProp, Keras's form, with optional momentum and centering.
+
+    For each parameter array, elementwise, from :math:`v_0 = m_0 = u_0 = 0`:
+
+    .. math::
+
+        v_t &= \rho v_{t-1} + (1 - \rho)\, g_t^2, \qquad
+        d_t = v_t + \epsilon
+        \quad\text{or, centered,}\quad
+        m_t = \rho m_{t-1} + (1 - \rho)\, g_t,\;\; d_t = v_t - m_t^2 + \epsilon, \\
+        \Delta_t &= \eta\, \frac{g_t}{\sqrt{d_t}}, \qquad
+        \theta_t = \theta_{t-1} - \Delta_t
+        \quad\text{or, with momentum,}\quad
+        u_t = \mu u_{t-1} - \Delta_t,\;\; \theta_t = \theta_{t-1} + u_t.
+
+    The pure form is :func:`rmsprop_step`. Derived in chapter 7.
+
+    Parameters
+    ----------
+    learning_rate : float > 0 or LearningRateSchedule, default 0.001
+    rho : float in [0, 1), default 0.9
+    momentum : float in [0, 1), default 0.0
+    epsilon : float > 0, default 1e-7
+    centered : bool, default False
+
+    Examples
+    --------
+    >>> W = np.array([1.0, -2.0])
+    >>> opt = RMSProp(learning_rate=0.1, momentum=0.5)
+    >>> for _ in range(2):
+    ...     opt.apply_gradients([W], [2 * W])
+    >>> W.round(6), opt.slot_names
+    (array([ 0.340757, -1.315761]), ('v', 'velocity'))
+    """
+
+    def __init__(
+        self,
+        learning_rate: float | LearningRateSchedule = 0.001,
+        rho: float = 0.9,
+        momentum: float = 0.0,
+        epsilon: float = 1e-7,
+        centered: bool = False,
+    ) -> None:
+        super().__init__(learning_rate)
+        self.rho = check_in_range(rho, "rho", 0.0, 1.0)
+        self.momentum = check_in_range(momentum, "momentum", 0.0, 1.0)
+        self.epsilon = check_positive(epsilon, "epsilon")
+        self.centered = check_bool(centered, "centered")
+        self.slot_names = ("v", *(("m",) if self.centered else ()), *(("velocity",) if self.momentum > 0 else ()))
+
+    def _update(
+        self, p: np.ndarray, g: np.ndarray, slots: Mapping[str, np.ndarray], tmp: np.ndarray, lr: float
+    ) -> None:
+        rho, v, m, u = self.rho, slots["v"], slots.get("m"), slots.get("velocity")
+        v *= rho
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - rho
+        v += tmp  # v ← ρv + (1 - ρ)g²
+        if m is not None:  # centered
+            m *= rho
+            np.multiply(g, 1 - rho, out=tmp)
+            m += tmp  # m ← ρm + (1 - ρ)g
+            np.multiply(m, m, out=tmp)
+            np.subtract(v, tmp, out=tmp)
+            np.maximum(tmp, 0, out=tmp)  # v - m² ≥ 0 exactly; keep rounding from making it negative
+            tmp += self.epsilon  # d = v - m² + ε
+        else:
+            np.add(v, self.epsilon, out=tmp)  # d = v + ε
+        np.sqrt(tmp, out=tmp)
+        np.divide(g, tmp, out=tmp)
+        tmp *= lr  # Δ = ηg / √d
+        if u is None:
+            p -= tmp  # θ ← θ - Δ
+        else:
+            u *= self.momentum
+            u -= tmp  # u ← μu - Δ
+            p += u  # θ ← θ + u
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "rho": self.rho,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "centered": self.centered,
+        }
+
+
+class Adam(Optimizer):
+    r"""Adam, Keras's form (:math:`\epsilon` is Kingma and Ba's "epsilon hat"), with optional AMSGrad.
+
+    For each parameter array, elementwise, with :math:`m_0 = v_0 = 0`:
+
+    .. math::
+
+        m_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+        v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2, \\
+        \theta_t &= \theta_{t-1} - \eta\, \frac{\sqrt{1 - \beta_2^{\,t}}}{1 - \beta_1^{\,t}}\,
+        \frac{m_t}{\sqrt{v_t} + \epsilon}
+        = \theta_{t-1} - \eta\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon / \sqrt{1 - \beta_2^{\,t}}},
+
+    with :math:`\hat m_t = m_t/(1 - \beta_1^t)` and :math:`\hat v_t = v_t/(1 - \beta_2^t)`.
+    With ``amsgrad=True``, :math:`v_t` in the denominator is replaced by its running maximum
+    :math:`v^{\max}_t = \max(v^{\max}_{t-1}, v_t)`.
+    The pure form is :func:`adam_step`, where the difference from the paper's Algorithm 1
+    is discussed. Derived in chapter 7.
+
+    Parameters
+    ----------
+    learning_rate : float > 0 or LearningRateSchedule, default 0.001
+    beta_1 : float in [0, 1), default 0.9
+    beta_2 : float in [0, 1), default 0.999
+    epsilon : float > 0, default 1e-7
+    amsgrad : bool, default False
+
+    Examples
+    --------
+    >>> W = np.array([1.0, -2.0])
+    >>> opt = Adam(learning_rate=0.1)
+    >>> opt.apply_gradients([W], [2 * W])
+    >>> W.round(6)
+    array([ 0.9, -1.9])
+    """
+
+    def __init__(
+        self,
+        learning_rate: float | LearningRateSchedule = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        amsgrad: bool = False,
+    ) -> None:
+        super().__init__(learning_rate)
+        self.beta_1 = check_in_range(beta_1, "beta_1", 0.0, 1.0)
+        self.beta_2 = check_in_range(beta_2, "beta_2", 0.0, 1.0)
+        self.epsilon = check_positive(epsilon, "epsilon")
+        self.amsgrad = check_bool(amsgrad, "amsgrad")
+        self.slot_names = ("m", "v", "v_hat") if self.amsgrad else ("m", "v")
+
+    def _update(
+        self, p: np.ndarray, g: np.ndarray, slots: Mapping[str, np.ndarray], tmp: np.ndarray, lr: float
+    ) -> None:
+        beta_1, beta_2, t = self.beta_1, self.beta_2, self._t
+        m, v, v_hat = slots["m"], slots["v"], slots.get("v_hat")
+        m *= beta_1
+        np.multiply(g, 1 - beta_1, out=tmp)
+        m += tmp  # m ← β₁m + (1 - β₁)g
+        v *= beta_2
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - beta_2
+        v += tmp  # v ← β₂v + (1 - β₂)g²
+        if v_hat is not None:  # AMSGrad: v̂ ← max(v̂, v), used in place of v
+            np.maximum(v_hat, v, out=v_hat)
+        alpha = lr * math.sqrt(1 - beta_2**t) / (1 - beta_1**t)
+        np.sqrt(v if v_hat is None else v_hat, out=tmp)
+        tmp += self.epsilon
+        np.divide(m, tmp, out=tmp)
+        tmp *= alpha
+        p -= tmp  # θ ← θ - α_t m / (√v + ε)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "amsgrad": self.amsgrad,
+        }
+
+
+class AdamW(Adam):
+    r"""AdamW: Adam with decoupled weight decay, Keras's form.
+
+    For each parameter array, elementwise, with :math:`m_t, v_t` as in :class:`Adam`:
+
+    .. math::
+
+        \theta_t = \theta_{t-1} - \eta\lambda\, \theta_{t-1}
+        - \eta\, \frac{\sqrt{1 - \beta_2^{\,t}}}{1 - \beta_1^{\,t}}\, \frac{m_t}{\sqrt{v_t} + \epsilon},
+
+    with :math:`\lambda` = ``weight_decay`` applied to every parameter array (biases too, as
+    Keras does by default). Pass the gradient of the loss alone: the decay is not part of
+    :math:`g_t`, so it is not divided by :math:`\sqrt{v_t}`. The pure form is
+    :func:`adamw_step`, which compares this with the paper's form. Derived in chapter 7.
+
+    Parameters
+    ----------
+    learning_rate : float > 0 or LearningRateSchedule, default 0.001
+    weight_decay : float >= 0, default 0.004
+    beta_1 : float in [0, 1), default 0.9
+    beta_2 : float in [0, 1), default 0.999
+    epsilon : float > 0, default 1e-7
+    amsgrad : bool, default False
+
+    Examples
+    --------
+    >>> W = np.array([1.0, -2.0])
+    >>> opt = AdamW(learning_rate=0.1, weight_decay=0.5)
+    >>> opt.apply_gradients([W], [np.zeros(2)])
+    >>> W
+    array([ 0.95, -1.9 ])
+    """
+
+    def __init__(
+        self,
+        learning_rate: float | LearningRateSchedule = 0.001,
+        weight_decay: float = 0.004,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        amsgrad: bool = False,
+    ) -> None:
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad)
+        self.weight_decay = _check_nonnegative(weight_decay, "weight_decay")
+
+    def _update(
+        self, p: np.ndarray, g: np.ndarray, slots: Mapping[str, np.ndarray], tmp: np.ndarray, lr: float
+    ) -> None:
+        if self.weight_decay:
+            np.multiply(p, lr * self.weight_decay, out=tmp)
+            p -= tmp  # θ ← θ - ηλθ, decoupled from the adaptive step that follows
+        super()._update(p, g, slots, tmp, lr)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "weight_decay": self.weight_decay}
 
 
 # ---------------------------------------------------------------------------
-# pure step functions
+# pure step functions: the stateful optimizers applied once to private copies
 # ---------------------------------------------------------------------------
+
+
+def _pure_step(
+    opt: Optimizer, param: object, grad: object, state: Mapping[str, Any] | None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The body of every pure step function: one update of a copy of ``param`` by the new optimizer ``opt``.
+
+    ``state`` (one array per slot, converted to ``param``'s dtype) enters through
+    :meth:`Optimizer.set_state`, which copies it; the returned state holds ``opt``'s own arrays.
+    So nothing given is changed, and the numbers are those of :meth:`Optimizer.apply_gradients`.
+    """
+    p, g = _param_and_grad(param, grad)
+    if state is not None:
+        _check_state_keys(state, opt.slot_names, "a dict or None")
+        lists: dict[str, Any] = {"t": state["t"]}
+        for name in opt.slot_names:
+            arr = as_float_array(state[name], f"state[{name!r}]")
+            if arr.shape != p.shape:
+                raise ValueError(f"state[{name!r}] must have the shape of param, {p.shape}; got shape {arr.shape}")
+            lists[name] = [arr.astype(p.dtype, copy=False)]
+        opt.set_state(lists)
+    opt.apply_unchecked([p], [g])
+    return p, {"t": opt.iterations, **{name: opt._slots[name][0] for name in opt.slot_names}}
+
 
 def sgd_step(
     param: np.ndarray,
@@ -591,11 +1115,9 @@ def sgd_step(
     >>> theta, state["t"]
     (array([ 0.54, -1.08]), 2)
     """
-    lr, mu, nesterov = _check_sgd_hyper(learning_rate, momentum, nesterov)
-    p, g = _param_and_grad(param, grad)
-    t, (v,) = _state_arrays(state, p, ("velocity",))
-    _sgd_update_(p, g, v, np.empty_like(p), _rate_at(lr, t), mu, nesterov)
-    return p, {"t": t + 1, "velocity": v}
+    opt = SGD(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov)
+    opt.slot_names = ("velocity",)  # the pure form keeps a velocity even without momentum: v_t = -ηg_t
+    return _pure_step(opt, param, grad, state)
 
 
 def adagrad_step(
@@ -645,15 +1167,8 @@ def adagrad_step(
     >>> theta.round(6), state["accumulator"]
     (array([ 0.901227, -1.900311]), array([ 4.1, 16.1]))
     """
-    lr, g0, eps = _check_adagrad_hyper(learning_rate, initial_accumulator_value, epsilon)
-    p, g = _param_and_grad(param, grad)
-    t, (G,) = _state_arrays(state, p, ("accumulator",), {"accumulator": g0})
-    _adagrad_update_(p, g, G, np.empty_like(p), _rate_at(lr, t), eps)
-    return p, {"t": t + 1, "accumulator": G}
-
-
-def _rmsprop_slots(momentum: float, centered: bool) -> tuple[str, ...]:
-    return ("v", *(("m",) if centered else ()), *(("velocity",) if momentum > 0 else ()))
+    opt = AdaGrad(learning_rate=learning_rate, initial_accumulator_value=initial_accumulator_value, epsilon=epsilon)
+    return _pure_step(opt, param, grad, state)
 
 
 def rmsprop_step(
@@ -717,18 +1232,8 @@ def rmsprop_step(
     >>> theta.round(6), sorted(state)
     (array([ 0.683772, -1.683772]), ['t', 'v'])
     """
-    lr, rho, mu, eps, centered = _check_rmsprop_hyper(learning_rate, rho, momentum, epsilon, centered)
-    p, g = _param_and_grad(param, grad)
-    names = _rmsprop_slots(mu, centered)
-    t, arrays = _state_arrays(state, p, names)
-    slots = dict(zip(names, arrays, strict=True))
-    _rmsprop_update_(p, g, slots["v"], slots.get("m"), slots.get("velocity"), np.empty_like(p),
-                     _rate_at(lr, t), rho, mu, eps)
-    return p, {"t": t + 1, **slots}
-
-
-def _adam_slots(amsgrad: bool) -> tuple[str, ...]:
-    return ("m", "v", "v_hat") if amsgrad else ("m", "v")
+    opt = RMSProp(learning_rate=learning_rate, rho=rho, momentum=momentum, epsilon=epsilon, centered=centered)
+    return _pure_step(opt, param, grad, state)
 
 
 def adam_step(
@@ -793,14 +1298,8 @@ def adam_step(
     >>> theta.round(6), state["t"]
     (array([ 0.9, -1.9]), 1)
     """
-    lr, b1, b2, eps, amsgrad = _check_adam_hyper(learning_rate, beta_1, beta_2, epsilon, amsgrad)
-    p, g = _param_and_grad(param, grad)
-    names = _adam_slots(amsgrad)
-    t, arrays = _state_arrays(state, p, names)
-    slots = dict(zip(names, arrays, strict=True))
-    _adam_update_(p, g, slots["m"], slots["v"], np.empty_like(p), t + 1, _rate_at(lr, t), b1, b2, eps,
-                  v_hat=slots.get("v_hat"))
-    return p, {"t": t + 1, **slots}
+    opt = Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=amsgrad)
+    return _pure_step(opt, param, grad, state)
 
 
 def adamw_step(
@@ -864,521 +1363,15 @@ def adamw_step(
     >>> theta, 0.95**3
     (array([ 0.857375, -1.71475 ]), 0.857375)
     """
-    lr, b1, b2, eps, amsgrad = _check_adam_hyper(learning_rate, beta_1, beta_2, epsilon, amsgrad)
-    wd = _check_nonnegative(weight_decay, "weight_decay")
-    p, g = _param_and_grad(param, grad)
-    names = _adam_slots(amsgrad)
-    t, arrays = _state_arrays(state, p, names)
-    slots = dict(zip(names, arrays, strict=True))
-    _adam_update_(p, g, slots["m"], slots["v"], np.empty_like(p), t + 1, _rate_at(lr, t), b1, b2, eps,
-                  v_hat=slots.get("v_hat"), weight_decay=wd)
-    return p, {"t": t + 1, **slots}
-# ---------------------------------------------------------------------------
-# stateful optimizers
-# ---------------------------------------------------------------------------
-
-
-def _split(flat: np.ndarray, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
-    """Consecutive views of the 1-D array ``flat`` with the given shapes."""
-    views, start = [], 0
-    for shape in shapes:
-        size = math.prod(shape)
-        views.append(flat[start : start + size].reshape(shape))
-        start += size
-    return views
-
-
-class Optimizer:
-    """Base class of the stateful optimizers given to :meth:`mlmath.models.Sequential.compile`.
-
-    The first call of :meth:`apply_gradients` creates the per-parameter state (``slot_names``,
-    arrays of each parameter's shape and dtype, zeros unless :meth:`_slot_initial_value` says
-    otherwise); later calls must pass parameters of the same shapes, in the same order. Use a new
-    optimizer object for another model.
-
-    Parameters
-    ----------
-    learning_rate : float > 0 or LearningRateSchedule
-        A constant rate, or a schedule: step :math:`t` then uses ``learning_rate(t - 1)``.
-    """
-
-    slot_names: tuple[str, ...] = ()
-    elementwise = True  # the update of each entry depends on that entry alone (see _apply)
-
-    def __init__(self, learning_rate: float | LearningRateSchedule) -> None:
-        self.learning_rate = _check_learning_rate(learning_rate)
-        self._t = 0
-        self._specs: list[tuple[tuple[int, ...], np.dtype]] | None = None  # None: no state yet
-        self._flat: dict[str, np.ndarray] | None = None
-        self._slots: dict[str, list[np.ndarray]] = {}
-        self._tmp: list[np.ndarray] = []
-
-    def _allocate(self, specs: list[tuple[tuple[int, ...], np.dtype]]) -> None:
-        """Create the initial state for parameters of these shapes and dtypes.
-
-        When all dtypes agree, each slot is one flat buffer and the per-parameter arrays are
-        views of it, so that :meth:`_apply` can update a model's contiguous parameters at once.
-        """
-        names = (*self.slot_names, "_tmp")
-        dtypes = {dt for _, dt in specs}
-        if len(dtypes) == 1:
-            dt = dtypes.pop()
-            shapes = [shape for shape, _ in specs]
-            self._flat = {n: np.zeros(sum(math.prod(shape) for shape in shapes), dt) for n in names}
-            views = {n: _split(self._flat[n], shapes) for n in names}
-        else:
-            self._flat = None
-            views = {n: [np.zeros(shape, dt) for shape, dt in specs] for n in names}
-        self._tmp = views.pop("_tmp")
-        for name in self.slot_names:
-            value = self._slot_initial_value(name)
-            if value:
-                for arr in (self._flat[name],) if self._flat is not None else views[name]:
-                    arr.fill(value)
-        self._slots = views
-        self._specs = list(specs)
-
-    def _slot_initial_value(self, name: str) -> float:
-        """The value every entry of the slot ``name`` starts from (0 unless a subclass says otherwise)."""
-        return 0.0
-
-    @property
-    def iterations(self) -> int:
-        """Number of steps taken: :math:`t` of the last update (0 before the first)."""
-        return self._t
-
-    def _current_learning_rate(self) -> float:
-        """The learning rate of the step about to be taken: the constant, or the schedule at :attr:`iterations`."""
-        return _rate_at(self.learning_rate, self._t)
-
-    # -- the update -----------------------------------------------------------------------------
-
-    def apply_gradients(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
-        """Update each array of ``params`` in place with the matching gradient of ``grads``.
-
-        Parameters
-        ----------
-        params : list of numpy.ndarray
-            Float32 or float64 arrays, updated in place (their dtypes are kept).
-        grads : list of array_like
-            One finite gradient per parameter, of the same shape.
-
-        Raises
-        ------
-        ValueError
-            If the lists differ in length, a gradient's shape differs from its parameter's, a
-            gradient holds NaN or infinity, the parameters differ from those this optimizer's
-            state was created for, or a learning-rate schedule returns a negative or non-finite
-            rate. Nothing is updated then.
-        TypeError
-            If a parameter is not a writable float32/float64 numpy array.
-        """
-        if isinstance(params, np.ndarray) or isinstance(grads, np.ndarray):
-            raise TypeError("params and grads must be lists of arrays, e.g. [W, b] and [dW, db]")
-        params, grads = list(params), list(grads)
-        if len(params) != len(grads):
-            raise ValueError(f"params and grads must have the same length; got {len(params)} and {len(grads)}")
-        if not params:
-            raise ValueError("params must hold at least one array")
-        checked = []
-        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64):
-                raise TypeError(
-                    f"params[{i}] must be a float32 or float64 numpy array (updated in place); "
-                    f"got {type(p).__name__}{'' if not isinstance(p, np.ndarray) else ' of dtype ' + str(p.dtype)}"
-                )
-            if not p.flags.writeable:
-                raise TypeError(f"params[{i}] must be writable: the optimizer updates it in place")
-            g = as_float_array(g, f"grads[{i}]")
-            if g.shape != p.shape:
-                raise ValueError(f"grads[{i}] must have the shape of params[{i}], {p.shape}; got shape {g.shape}")
-            checked.append(g.astype(p.dtype, copy=False))
-        self._check_compatible(params)
-        self._apply(params, checked)
-
-    def _check_compatible(self, params: Sequence[np.ndarray]) -> None:
-        """Raise unless the state (if created) matches these parameters' count, shapes and dtypes."""
-        if self._specs is None:
-            return
-        if len(self._specs) != len(params):
-            raise ValueError(
-                f"this optimizer holds state for {len(self._specs)} parameter arrays; got {len(params)}. "
-                "Use a new optimizer for another model."
-            )
-        for i, ((shape, dt), p) in enumerate(zip(self._specs, params, strict=True)):
-            if shape != p.shape or dt != p.dtype:
-                raise ValueError(
-                    f"this optimizer's state for params[{i}] has shape {shape} and dtype {dt}; "
-                    f"got shape {p.shape} and dtype {p.dtype}. Use a new optimizer for another model."
-                )
-
-    def _apply(
-        self,
-        params: Sequence[np.ndarray],
-        grads: Sequence[np.ndarray],
-        flat: tuple[np.ndarray, np.ndarray] | None = None,
-    ) -> None:
-        """Unchecked update (the training loop's hot path).
-
-        ``flat``, if given, is ``(all_params, all_grads)``: two 1-D arrays of which ``params``
-        and ``grads`` are consecutive views, in order. An elementwise optimizer then updates all
-        parameters with one call of its kernel instead of one call per array (same numbers).
-        """
-        lr = self._current_learning_rate()  # before anything changes: a schedule may raise
-        if self._specs is None:
-            self._allocate([(p.shape, p.dtype) for p in params])
-        self._t += 1
-        if flat is not None and self._flat is not None and self.elementwise:
-            flat_p, flat_g = flat
-            self._update(flat_p, flat_g, [self._flat[n] for n in self.slot_names], self._flat["_tmp"], lr)
-            return
-        slots = [self._slots[name] for name in self.slot_names]
-        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            self._update(p, g, [s[i] for s in slots], self._tmp[i], lr)
-
-    def _update(self, p: np.ndarray, g: np.ndarray, slots: list[np.ndarray], tmp: np.ndarray, lr: float) -> None:
-        raise NotImplementedError
-
-    # -- saving and resuming ------------------------------------------------------------------
-
-    def get_state(self) -> dict[str, Any]:
-        """Return a copy of the optimizer's state: ``{"t": int, slot_name: [array, ...], ...}``.
-
-        The lists are empty before the first update. Pass the dict to :meth:`set_state` of an
-        optimizer with the same hyperparameters to resume training exactly.
-        """
-        state: dict[str, Any] = {"t": self._t}
-        for name in self.slot_names:
-            state[name] = [] if self._specs is None else [a.copy() for a in self._slots[name]]
-        return state
-
-    def set_state(self, state: Mapping[str, Any]) -> None:
-        """Replace the optimizer's state by a copy of ``state`` (from :meth:`get_state`).
-
-        Raises
-        ------
-        ValueError
-            If the keys, the step count or the arrays' shapes do not fit; nothing changes then.
-
-        Notes
-        -----
-        A learning-rate schedule is a function of the step count, which the state holds, so the
-        resumed optimizer continues the schedule where the saved one was.
-        """
-        if not isinstance(state, Mapping):
-            raise TypeError(f"state must be a dict from get_state(); got {type(state).__name__}")
-        expected = {"t", *self.slot_names}
-        if set(state) != expected:
-            raise ValueError(f"state must have the keys {sorted(expected)}; got {sorted(state)}")
-        t = state["t"]
-        if isinstance(t, bool) or not isinstance(t, int | np.integer) or t < 0:
-            raise ValueError(f"state['t'] must be an integer >= 0; got {t!r}")
-        lists = {name: list(state[name]) for name in self.slot_names}
-        lengths = {len(v) for v in lists.values()}
-        if len(lengths) > 1:
-            raise ValueError(f"the slot lists of state must have the same length; got {sorted(lengths)}")
-        arrays: dict[str, list[np.ndarray]] = {}
-        for name, items in lists.items():
-            arrays[name] = []
-            for i, item in enumerate(items):
-                if not isinstance(item, np.ndarray) or item.dtype not in (np.float32, np.float64):
-                    raise TypeError(f"state[{name!r}][{i}] must be a float32 or float64 numpy array")
-                arrays[name].append(item)
-        n = lengths.pop() if lengths else 0
-        for i in range(n):
-            ref = arrays[self.slot_names[0]][i]
-            for name in self.slot_names[1:]:
-                if arrays[name][i].shape != ref.shape or arrays[name][i].dtype != ref.dtype:
-                    raise ValueError(f"state[{name!r}][{i}] must have the shape and dtype of state"
-                                     f"[{self.slot_names[0]!r}][{i}]")
-        self._t = int(t)
-        if n == 0:
-            self._specs, self._flat, self._slots, self._tmp = None, None, {}, []
-        else:
-            first = arrays[self.slot_names[0]]
-            self._allocate([(a.shape, a.dtype) for a in first])
-            for name in self.slot_names:
-                for view, a in zip(self._slots[name], arrays[name], strict=True):
-                    view[...] = a
-
-    def get_config(self) -> dict[str, Any]:
-        """The hyperparameters, as keyword arguments of the constructor."""
-        return {"learning_rate": self.learning_rate}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
-
-
-class SGD(Optimizer):
-    r"""Stochastic gradient descent with optional (Nesterov) momentum, Keras's form.
-
-    For each parameter array, with :math:`v_0 = 0`:
-
-    .. math::
-
-        v_t = \mu v_{t-1} - \eta g_t, \qquad
-        \theta_t = \theta_{t-1} + v_t \quad\text{or, with Nesterov,}\quad
-        \theta_t = \theta_{t-1} + \mu v_t - \eta g_t;
-
-    with :math:`\mu = 0`, :math:`\theta_t = \theta_{t-1} - \eta g_t` and no velocity is stored.
-    The pure form is :func:`sgd_step`. Derived in chapter 7.
-
-    Parameters
-    ----------
-    learning_rate : float > 0 or LearningRateSchedule, default 0.01
-    momentum : float in [0, 1), default 0.0
-    nesterov : bool, default False
-
-    Examples
-    --------
-    >>> W = np.array([1.0, -2.0])
-    >>> opt = SGD(learning_rate=0.1, momentum=0.5)
-    >>> for _ in range(2):
-    ...     opt.apply_gradients([W], [2 * W])
-    >>> W, opt.iterations
-    (array([ 0.54, -1.08]), 2)
-    """
-
-    def __init__(
-        self, learning_rate: float | LearningRateSchedule = 0.01, momentum: float = 0.0, nesterov: bool = False
-    ) -> None:
-        lr, mu, nesterov = _check_sgd_hyper(learning_rate, momentum, nesterov)
-        super().__init__(lr)
-        self.momentum = mu
-        self.nesterov = nesterov
-        self.slot_names = ("velocity",) if mu > 0 else ()
-
-    def _update(self, p: np.ndarray, g: np.ndarray, slots: list[np.ndarray], tmp: np.ndarray, lr: float) -> None:
-        _sgd_update_(p, g, slots[0] if slots else None, tmp, lr, self.momentum, self.nesterov)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"learning_rate": self.learning_rate, "momentum": self.momentum, "nesterov": self.nesterov}
-
-
-class AdaGrad(Optimizer):
-    r"""AdaGrad, Keras's form: per-coordinate step sizes from the sum of squared gradients.
-
-    For each parameter array, elementwise, from :math:`G_0` = ``initial_accumulator_value``:
-
-    .. math::
-
-        G_t = G_{t-1} + g_t^2, \qquad
-        \theta_t = \theta_{t-1} - \eta\, \frac{g_t}{\sqrt{G_t + \epsilon}}.
-
-    The pure form is :func:`adagrad_step`, which compares this with the paper's form.
-    Derived in chapter 7.
-
-    Parameters
-    ----------
-    learning_rate : float > 0 or LearningRateSchedule, default 0.001
-    initial_accumulator_value : float >= 0, default 0.1
-    epsilon : float > 0, default 1e-7
-
-    Examples
-    --------
-    >>> W = np.array([1.0, -2.0])
-    >>> opt = AdaGrad(learning_rate=0.1)
-    >>> opt.apply_gradients([W], [2 * W])
-    >>> W.round(6), opt.get_state()["accumulator"]
-    (array([ 0.901227, -1.900311]), [array([ 4.1, 16.1])])
-    """
-
-    slot_names = ("accumulator",)
-
-    def __init__(
-        self,
-        learning_rate: float | LearningRateSchedule = 0.001,
-        initial_accumulator_value: float = 0.1,
-        epsilon: float = 1e-7,
-    ) -> None:
-        lr, g0, eps = _check_adagrad_hyper(learning_rate, initial_accumulator_value, epsilon)
-        super().__init__(lr)
-        self.initial_accumulator_value, self.epsilon = g0, eps
-
-    def _slot_initial_value(self, name: str) -> float:
-        return self.initial_accumulator_value
-
-    def _update(self, p: np.ndarray, g: np.ndarray, slots: list[np.ndarray], tmp: np.ndarray, lr: float) -> None:
-        _adagrad_update_(p, g, slots[0], tmp, lr, self.epsilon)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"learning_rate": self.learning_rate, "initial_accumulator_value": self.initial_accumulator_value,
-                "epsilon": self.epsilon}
-
-
-class RMSProp(Optimizer):
-    r"""RMSProp, Keras's form, with optional momentum and centering.
-
-    For each parameter array, elementwise, from :math:`v_0 = m_0 = u_0 = 0`:
-
-    .. math::
-
-        v_t &= \rho v_{t-1} + (1 - \rho)\, g_t^2, \qquad
-        d_t = v_t + \epsilon
-        \quad\text{or, centered,}\quad
-        m_t = \rho m_{t-1} + (1 - \rho)\, g_t,\;\; d_t = v_t - m_t^2 + \epsilon, \\
-        \Delta_t &= \eta\, \frac{g_t}{\sqrt{d_t}}, \qquad
-        \theta_t = \theta_{t-1} - \Delta_t
-        \quad\text{or, with momentum,}\quad
-        u_t = \mu u_{t-1} - \Delta_t,\;\; \theta_t = \theta_{t-1} + u_t.
-
-    The pure form is :func:`rmsprop_step`. Derived in chapter 7.
-
-    Parameters
-    ----------
-    learning_rate : float > 0 or LearningRateSchedule, default 0.001
-    rho : float in [0, 1), default 0.9
-    momentum : float in [0, 1), default 0.0
-    epsilon : float > 0, default 1e-7
-    centered : bool, default False
-
-    Examples
-    --------
-    >>> W = np.array([1.0, -2.0])
-    >>> opt = RMSProp(learning_rate=0.1, momentum=0.5)
-    >>> for _ in range(2):
-    ...     opt.apply_gradients([W], [2 * W])
-    >>> W.round(6), opt.slot_names
-    (array([ 0.340757, -1.315761]), ('v', 'velocity'))
-    """
-
-    def __init__(
-        self,
-        learning_rate: float | LearningRateSchedule = 0.001,
-        rho: float = 0.9,
-        momentum: float = 0.0,
-        epsilon: float = 1e-7,
-        centered: bool = False,
-    ) -> None:
-        lr, rho, mu, eps, centered = _check_rmsprop_hyper(learning_rate, rho, momentum, epsilon, centered)
-        super().__init__(lr)
-        self.rho, self.momentum, self.epsilon, self.centered = rho, mu, eps, centered
-        self.slot_names = _rmsprop_slots(mu, centered)
-
-    def _update(self, p: np.ndarray, g: np.ndarray, slots: list[np.ndarray], tmp: np.ndarray, lr: float) -> None:
-        s = dict(zip(self.slot_names, slots, strict=True))
-        _rmsprop_update_(p, g, s["v"], s.get("m"), s.get("velocity"), tmp, lr, self.rho, self.momentum, self.epsilon)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"learning_rate": self.learning_rate, "rho": self.rho, "momentum": self.momentum,
-                "epsilon": self.epsilon, "centered": self.centered}
-
-
-class Adam(Optimizer):
-    r"""Adam, Keras's form (:math:`\epsilon` is Kingma and Ba's "epsilon hat"), with optional AMSGrad.
-
-    For each parameter array, elementwise, with :math:`m_0 = v_0 = 0`:
-
-    .. math::
-
-        m_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
-        v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2, \\
-        \theta_t &= \theta_{t-1} - \eta\, \frac{\sqrt{1 - \beta_2^{\,t}}}{1 - \beta_1^{\,t}}\,
-        \frac{m_t}{\sqrt{v_t} + \epsilon}
-        = \theta_{t-1} - \eta\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon / \sqrt{1 - \beta_2^{\,t}}},
-
-    with :math:`\hat m_t = m_t/(1 - \beta_1^t)` and :math:`\hat v_t = v_t/(1 - \beta_2^t)`.
-    With ``amsgrad=True``, :math:`v_t` in the denominator is replaced by its running maximum
-    :math:`v^{\max}_t = \max(v^{\max}_{t-1}, v_t)`.
-    The pure form is :func:`adam_step`, where the difference from the paper's Algorithm 1
-    is discussed. Derived in chapter 7.
-
-    Parameters
-    ----------
-    learning_rate : float > 0 or LearningRateSchedule, default 0.001
-    beta_1 : float in [0, 1), default 0.9
-    beta_2 : float in [0, 1), default 0.999
-    epsilon : float > 0, default 1e-7
-    amsgrad : bool, default False
-
-    Examples
-    --------
-    >>> W = np.array([1.0, -2.0])
-    >>> opt = Adam(learning_rate=0.1)
-    >>> opt.apply_gradients([W], [2 * W])
-    >>> W.round(6)
-    array([ 0.9, -1.9])
-    """
-
-    def __init__(
-        self,
-        learning_rate: float | LearningRateSchedule = 0.001,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-7,
-        amsgrad: bool = False,
-    ) -> None:
-        lr, b1, b2, eps, amsgrad = _check_adam_hyper(learning_rate, beta_1, beta_2, epsilon, amsgrad)
-        super().__init__(lr)
-        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = b1, b2, eps, amsgrad
-        self.slot_names = _adam_slots(amsgrad)
-
-    def _weight_decay(self) -> float:
-        return 0.0
-
-    def _update(self, p: np.ndarray, g: np.ndarray, slots: list[np.ndarray], tmp: np.ndarray, lr: float) -> None:
-        m, v, *rest = slots
-        _adam_update_(p, g, m, v, tmp, self._t, lr, self.beta_1, self.beta_2, self.epsilon,
-                      v_hat=rest[0] if rest else None, weight_decay=self._weight_decay())
-
-    def get_config(self) -> dict[str, Any]:
-        return {"learning_rate": self.learning_rate, "beta_1": self.beta_1, "beta_2": self.beta_2,
-                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
-
-
-class AdamW(Adam):
-    r"""AdamW: Adam with decoupled weight decay, Keras's form.
-
-    For each parameter array, elementwise, with :math:`m_t, v_t` as in :class:`Adam`:
-
-    .. math::
-
-        \theta_t = \theta_{t-1} - \eta\lambda\, \theta_{t-1}
-        - \eta\, \frac{\sqrt{1 - \beta_2^{\,t}}}{1 - \beta_1^{\,t}}\, \frac{m_t}{\sqrt{v_t} + \epsilon},
-
-    with :math:`\lambda` = ``weight_decay`` applied to every parameter array (biases too, as
-    Keras does by default). Pass the gradient of the loss alone: the decay is not part of
-    :math:`g_t`, so it is not divided by :math:`\sqrt{v_t}`. The pure form is
-    :func:`adamw_step`, which compares this with the paper's form. Derived in chapter 7.
-
-    Parameters
-    ----------
-    learning_rate : float > 0 or LearningRateSchedule, default 0.001
-    weight_decay : float >= 0, default 0.004
-    beta_1 : float in [0, 1), default 0.9
-    beta_2 : float in [0, 1), default 0.999
-    epsilon : float > 0, default 1e-7
-    amsgrad : bool, default False
-
-    Examples
-    --------
-    >>> W = np.array([1.0, -2.0])
-    >>> opt = AdamW(learning_rate=0.1, weight_decay=0.5)
-    >>> opt.apply_gradients([W], [np.zeros(2)])
-    >>> W
-    array([ 0.95, -1.9 ])
-    """
-
-    def __init__(
-        self,
-        learning_rate: float | LearningRateSchedule = 0.001,
-        weight_decay: float = 0.004,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-7,
-        amsgrad: bool = False,
-    ) -> None:
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad)
-        self.weight_decay = _check_nonnegative(weight_decay, "weight_decay")
-
-    def _weight_decay(self) -> float:
-        return self.weight_decay
-
-    def get_config(self) -> dict[str, Any]:
-        return {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay, "beta_1": self.beta_1,
-                "beta_2": self.beta_2, "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+    opt = AdamW(
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        beta_1=beta_1,
+        beta_2=beta_2,
+        epsilon=epsilon,
+        amsgrad=amsgrad,
+    )
+    return _pure_step(opt, param, grad, state)
 
 
 Adagrad = AdaGrad  # Keras's spelling
@@ -1406,6 +1399,13 @@ def get(identifier: str | Optimizer) -> Optimizer:
     -------
     Optimizer
 
+    Raises
+    ------
+    TypeError
+        If ``identifier`` is neither a string nor an :class:`Optimizer`.
+    ValueError
+        If it is an unknown name; the message lists the known ones.
+
     Examples
     --------
     >>> get("adam")
@@ -1415,13 +1415,6 @@ def get(identifier: str | Optimizer) -> Optimizer:
     """
     if isinstance(identifier, Optimizer):
         return identifier
-    if isinstance(identifier, str):
-        cls = _OPTIMIZERS.get(identifier.lower())
-        if cls is None:
-            known = ", ".join(repr(k) for k in _OPTIMIZERS)
-            raise ValueError(f"unknown optimizer {identifier!r}; known optimizers: {known}, or an Optimizer instance")
-        return cls()
-    raise TypeError(
-        f"optimizer must be a name such as 'adam' or an Optimizer instance such as Adam(); "
-        f"got {type(identifier).__name__}"
-    )
+    return lookup(_OPTIMIZERS, identifier, "optimizer", "an Optimizer instance such as Adam()")()
+
+

@@ -3,6 +3,7 @@ arithmetic), both forms of each optimizer, saved state, schedules and errors."""
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import sympy as sp
 
 from mlmath import optim
+from mlmath._flat import split_flat
 from mlmath.optim import (
     SGD,
     AdaGrad,
@@ -155,19 +157,22 @@ def test_get_state_returns_copies():
 # --- errors ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("factory", "exc", "pattern"), [
-    (lambda: SGD(learning_rate=0.0), ValueError, r"learning_rate must be > 0; got 0.0"),
-    (lambda: Adam(learning_rate=-1), ValueError, r"learning_rate must be > 0; got -1"),
-    (lambda: SGD(learning_rate="fast"), TypeError, r"learning_rate must be a real number"),
-    (lambda: SGD(momentum=1.0), ValueError, r"momentum must lie in \[0.0, 1.0\); got 1.0"),
-    (lambda: SGD(momentum=-0.1), ValueError, r"momentum must lie in \[0.0, 1.0\)"),
-    (lambda: SGD(nesterov="yes"), TypeError, r"nesterov must be True or False"),
-    (lambda: Adam(beta_1=1.0), ValueError, r"beta_1 must lie in \[0.0, 1.0\); got 1.0"),
-    (lambda: Adam(beta_2=-0.5), ValueError, r"beta_2 must lie in \[0.0, 1.0\)"),
-    (lambda: Adam(epsilon=0), ValueError, r"epsilon must be > 0"),
-    (lambda: adam_step(np.ones(2), np.ones(2), beta_1=1.5), ValueError, r"beta_1 must lie in \[0.0, 1.0\)"),
-    (lambda: sgd_step(np.ones(2), np.ones(2), learning_rate=0), ValueError, r"learning_rate must be > 0"),
-])
+@pytest.mark.parametrize(
+    ("factory", "exc", "pattern"),
+    [
+        (lambda: SGD(learning_rate=0.0), ValueError, r"learning_rate must be > 0; got 0.0"),
+        (lambda: Adam(learning_rate=-1), ValueError, r"learning_rate must be > 0; got -1"),
+        (lambda: SGD(learning_rate="fast"), TypeError, r"learning_rate must be a real number"),
+        (lambda: SGD(momentum=1.0), ValueError, r"momentum must lie in \[0.0, 1.0\); got 1.0"),
+        (lambda: SGD(momentum=-0.1), ValueError, r"momentum must lie in \[0.0, 1.0\)"),
+        (lambda: SGD(nesterov="yes"), TypeError, r"nesterov must be True or False"),
+        (lambda: Adam(beta_1=1.0), ValueError, r"beta_1 must lie in \[0.0, 1.0\); got 1.0"),
+        (lambda: Adam(beta_2=-0.5), ValueError, r"beta_2 must lie in \[0.0, 1.0\)"),
+        (lambda: Adam(epsilon=0), ValueError, r"epsilon must be > 0"),
+        (lambda: adam_step(np.ones(2), np.ones(2), beta_1=1.5), ValueError, r"beta_1 must lie in \[0.0, 1.0\)"),
+        (lambda: sgd_step(np.ones(2), np.ones(2), learning_rate=0), ValueError, r"learning_rate must be > 0"),
+    ],
+)
 def test_hyperparameter_errors(factory, exc, pattern):
     with pytest.raises(exc, match=pattern):
         factory()
@@ -190,15 +195,22 @@ def test_apply_gradients_errors_change_nothing():
     opt.apply_gradients([W, b], [np.ones((2, 2)), np.ones(2)])
     before_state, before = opt.get_state(), [W.copy(), b.copy()]
     bad_calls = [
-        (ValueError, r"grads\[1\] must have the shape of params\[1\], \(2,\); got shape \(3,\)",
-         ([W, b], [np.ones((2, 2)), np.ones(3)])),
-        (ValueError, r"grads\[0\] must hold only finite values; got 1 NaN",
-         ([W, b], [np.array([[1.0, np.nan], [0.0, 0.0]]), np.ones(2)])),
+        (
+            ValueError,
+            r"grads\[1\] must have the shape of params\[1\], \(2,\); got shape \(3,\)",
+            ([W, b], [np.ones((2, 2)), np.ones(3)]),
+        ),
+        (
+            ValueError,
+            r"grads\[0\] must hold only finite values; got 1 NaN",
+            ([W, b], [np.array([[1.0, np.nan], [0.0, 0.0]]), np.ones(2)]),
+        ),
         (ValueError, r"params and grads must have the same length; got 2 and 1", ([W, b], [np.ones((2, 2))])),
         (ValueError, r"this optimizer holds state for 2 parameter arrays; got 1", ([W], [np.ones((2, 2))])),
         (ValueError, r"state for params\[1\] has shape \(2,\)", ([W, np.ones(5)], [np.ones((2, 2)), np.ones(5)])),
         (TypeError, r"params\[0\] must be a float32 or float64 numpy array", ([[1.0, 2.0]], [np.ones(2)])),
-        (TypeError, r"params and grads must be lists of arrays", (W, np.ones((2, 2)))),
+        (TypeError, r"params must be a list of arrays such as \[W, b\]; got ndarray", (W, np.ones((2, 2)))),
+        (ValueError, r"params\[1\] must hold only finite values", ([W, np.array([1.0, np.nan])], [W, b])),
     ]
     for exc, pattern, (params, grads) in bad_calls:
         with pytest.raises(exc, match=pattern):
@@ -239,22 +251,41 @@ def test_get_by_name():
     opt = Adam(0.5)
     assert optim.get(opt) is opt
     assert repr(SGD(0.1, momentum=0.9)) == "SGD(learning_rate=0.1, momentum=0.9, nesterov=False)"
-    with pytest.raises(ValueError, match=r"unknown optimizer 'lbfgs'; known optimizers: 'sgd', 'adam'"):
+    known = r"optimizer must be one of 'sgd', 'adam', 'adagrad', 'rmsprop', 'adamw', or an Optimizer instance"
+    with pytest.raises(ValueError, match=rf"{known} such as Adam\(\); got 'lbfgs'"):
         optim.get("lbfgs")
-    with pytest.raises(TypeError, match="optimizer must be a name"):
+    with pytest.raises(TypeError, match=rf"{known} such as Adam\(\); got int 3"):
         optim.get(3)
+    with pytest.raises(TypeError, match=rf"{known} such as Adam\(\); got type"):
+        optim.get(Adam)  # the class, not an instance
     for name, cls in [("adagrad", AdaGrad), ("RMSprop", RMSProp), ("rmsprop", RMSProp), ("AdamW", AdamW)]:
         assert type(optim.get(name)) is cls
     assert optim.Adagrad is AdaGrad
     assert optim.RMSprop is RMSProp
     # Keras's defaults
     assert AdaGrad().get_config() == {"learning_rate": 0.001, "initial_accumulator_value": 0.1, "epsilon": 1e-7}
-    assert RMSProp().get_config() == {"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7,
-                                      "centered": False}
-    assert Adam().get_config() == {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7,
-                                   "amsgrad": False}
-    assert AdamW().get_config() == {"learning_rate": 0.001, "weight_decay": 0.004, "beta_1": 0.9, "beta_2": 0.999,
-                                    "epsilon": 1e-7, "amsgrad": False}
+    assert RMSProp().get_config() == {
+        "learning_rate": 0.001,
+        "rho": 0.9,
+        "momentum": 0.0,
+        "epsilon": 1e-7,
+        "centered": False,
+    }
+    assert Adam().get_config() == {
+        "learning_rate": 0.001,
+        "beta_1": 0.9,
+        "beta_2": 0.999,
+        "epsilon": 1e-7,
+        "amsgrad": False,
+    }
+    assert AdamW().get_config() == {
+        "learning_rate": 0.001,
+        "weight_decay": 0.004,
+        "beta_1": 0.9,
+        "beta_2": 0.999,
+        "epsilon": 1e-7,
+        "amsgrad": False,
+    }
 
 
 def test_mixed_dtypes_get_separate_state():
@@ -381,30 +412,70 @@ def run_object(opt, n=N_STEPS):
 # (name, pure step function, optimizer class, keyword arguments as floats, exact reference sequence)
 EXACT_CASES = [
     ("sgd", sgd_step, SGD, {"learning_rate": 0.25}, lambda: ref_heavy_ball(R(1, 4), 0)),
-    ("momentum", sgd_step, SGD, {"learning_rate": 0.25, "momentum": 0.75},
-     lambda: ref_heavy_ball(R(1, 4), R(3, 4))),
-    ("nesterov", sgd_step, SGD, {"learning_rate": 0.25, "momentum": 0.75, "nesterov": True},
-     lambda: ref_nesterov_lookahead(R(1, 4), R(3, 4))),
-    ("adagrad", adagrad_step, AdaGrad, {"learning_rate": 0.5, "initial_accumulator_value": 0.1, "epsilon": 0.25},
-     lambda: ref_adagrad(R(1, 2), R(1, 10), R(1, 4))),
-    ("rmsprop", rmsprop_step, RMSProp, {"learning_rate": 0.125, "rho": 0.75, "epsilon": 0.0625},
-     lambda: ref_rmsprop(R(1, 8), R(3, 4), 0, R(1, 16), False)),
-    ("rmsprop-momentum-centered", rmsprop_step, RMSProp,
-     {"learning_rate": 0.125, "rho": 0.75, "momentum": 0.5, "epsilon": 0.0625, "centered": True},
-     lambda: ref_rmsprop(R(1, 8), R(3, 4), R(1, 2), R(1, 16), True)),
-    ("rmsprop-centered", rmsprop_step, RMSProp, {"learning_rate": 0.125, "rho": 0.5, "epsilon": 0.5, "centered": True},
-     lambda: ref_rmsprop(R(1, 8), R(1, 2), 0, R(1, 2), True)),
-    ("adam", adam_step, Adam, {"learning_rate": 0.25, "beta_1": 0.75, "beta_2": 0.875, "epsilon": 0.125},
-     lambda: ref_adam(R(1, 4), R(3, 4), R(7, 8), R(1, 8))),
-    ("amsgrad", adam_step, Adam, {"learning_rate": 0.5, "beta_1": 0.5, "beta_2": 0.5, "epsilon": 0.125,
-                                  "amsgrad": True},
-     lambda: ref_adam(R(1, 2), R(1, 2), R(1, 2), R(1, 8), amsgrad=True)),
-    ("adamw", adamw_step, AdamW, {"learning_rate": 0.25, "weight_decay": 0.5, "beta_1": 0.75, "beta_2": 0.875,
-                                  "epsilon": 0.125},
-     lambda: ref_adam(R(1, 4), R(3, 4), R(7, 8), R(1, 8), decay=R(1, 2))),
-    ("adamw-amsgrad", adamw_step, AdamW, {"learning_rate": 0.5, "weight_decay": 0.25, "beta_1": 0.5, "beta_2": 0.5,
-                                          "epsilon": 0.125, "amsgrad": True},
-     lambda: ref_adam(R(1, 2), R(1, 2), R(1, 2), R(1, 8), amsgrad=True, decay=R(1, 4))),
+    ("momentum", sgd_step, SGD, {"learning_rate": 0.25, "momentum": 0.75}, lambda: ref_heavy_ball(R(1, 4), R(3, 4))),
+    (
+        "nesterov",
+        sgd_step,
+        SGD,
+        {"learning_rate": 0.25, "momentum": 0.75, "nesterov": True},
+        lambda: ref_nesterov_lookahead(R(1, 4), R(3, 4)),
+    ),
+    (
+        "adagrad",
+        adagrad_step,
+        AdaGrad,
+        {"learning_rate": 0.5, "initial_accumulator_value": 0.1, "epsilon": 0.25},
+        lambda: ref_adagrad(R(1, 2), R(1, 10), R(1, 4)),
+    ),
+    (
+        "rmsprop",
+        rmsprop_step,
+        RMSProp,
+        {"learning_rate": 0.125, "rho": 0.75, "epsilon": 0.0625},
+        lambda: ref_rmsprop(R(1, 8), R(3, 4), 0, R(1, 16), False),
+    ),
+    (
+        "rmsprop-momentum-centered",
+        rmsprop_step,
+        RMSProp,
+        {"learning_rate": 0.125, "rho": 0.75, "momentum": 0.5, "epsilon": 0.0625, "centered": True},
+        lambda: ref_rmsprop(R(1, 8), R(3, 4), R(1, 2), R(1, 16), True),
+    ),
+    (
+        "rmsprop-centered",
+        rmsprop_step,
+        RMSProp,
+        {"learning_rate": 0.125, "rho": 0.5, "epsilon": 0.5, "centered": True},
+        lambda: ref_rmsprop(R(1, 8), R(1, 2), 0, R(1, 2), True),
+    ),
+    (
+        "adam",
+        adam_step,
+        Adam,
+        {"learning_rate": 0.25, "beta_1": 0.75, "beta_2": 0.875, "epsilon": 0.125},
+        lambda: ref_adam(R(1, 4), R(3, 4), R(7, 8), R(1, 8)),
+    ),
+    (
+        "amsgrad",
+        adam_step,
+        Adam,
+        {"learning_rate": 0.5, "beta_1": 0.5, "beta_2": 0.5, "epsilon": 0.125, "amsgrad": True},
+        lambda: ref_adam(R(1, 2), R(1, 2), R(1, 2), R(1, 8), amsgrad=True),
+    ),
+    (
+        "adamw",
+        adamw_step,
+        AdamW,
+        {"learning_rate": 0.25, "weight_decay": 0.5, "beta_1": 0.75, "beta_2": 0.875, "epsilon": 0.125},
+        lambda: ref_adam(R(1, 4), R(3, 4), R(7, 8), R(1, 8), decay=R(1, 2)),
+    ),
+    (
+        "adamw-amsgrad",
+        adamw_step,
+        AdamW,
+        {"learning_rate": 0.5, "weight_decay": 0.25, "beta_1": 0.5, "beta_2": 0.5, "epsilon": 0.125, "amsgrad": True},
+        lambda: ref_adam(R(1, 2), R(1, 2), R(1, 2), R(1, 8), amsgrad=True, decay=R(1, 4)),
+    ),
 ]
 
 
@@ -435,8 +506,13 @@ def test_keras_nesterov_is_the_look_ahead_method(lr, mu):
 
 def test_adagrad_first_step_from_zero_accumulator_is_a_sign_step():
     # with G₀ = 0 and a tiny ε, the first step is η g / |g|: every coordinate moves by η
-    p, state = adagrad_step(np.array([1.0, 1.0, 1.0]), np.array([1e3, -2.0, 1e-2]), learning_rate=0.1,
-                            initial_accumulator_value=0.0, epsilon=1e-12)
+    p, state = adagrad_step(
+        np.array([1.0, 1.0, 1.0]),
+        np.array([1e3, -2.0, 1e-2]),
+        learning_rate=0.1,
+        initial_accumulator_value=0.0,
+        epsilon=1e-12,
+    )
     np.testing.assert_allclose(p, [0.9, 1.1, 0.9], rtol=1e-8)
     np.testing.assert_allclose(state["accumulator"], [1e6, 4.0, 1e-4], rtol=1e-15)
 
@@ -594,13 +670,13 @@ def test_flat_path_equals_per_array_path(step, kwargs):
     rng = np.random.default_rng(5)
     shapes = [(3, 4), (3,), (2, 3), (2,)]
     flat_p, flat_g = rng.normal(size=23), np.zeros(23)  # 12 + 3 + 6 + 2 entries
-    views_p = optim._split(flat_p, shapes)
-    views_g = optim._split(flat_g, shapes)
+    views_p = split_flat(flat_p, shapes)
+    views_g = split_flat(flat_g, shapes)
     separate = [v.copy() for v in views_p]
     fast, slow = STEP_CLASS[step](**kwargs), STEP_CLASS[step](**kwargs)
     for _ in range(5):
         flat_g[:] = rng.normal(size=23)
-        fast._apply(views_p, views_g, (flat_p, flat_g))
+        fast.apply_unchecked(views_p, views_g, (flat_p, flat_g))
         slow.apply_gradients(separate, [g.copy() for g in views_g])
     for a, b in zip(views_p, separate, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -660,16 +736,20 @@ def cosine_reference(s, eta0, D, alpha, peak=None, W=0):
     return peak * ((1 - alpha) * (1 + sp.cos(sp.pi * sp.Min(s - W, D) / D)) / 2 + alpha)
 
 
-@pytest.mark.parametrize(("eta0", "D", "alpha", "peak", "W"), [
-    (R(1, 10), 100, 0, None, 0),
-    (R(1, 10), 100, R(1, 5), None, 0),
-    (0, 40, 0, R(1, 2), 10),
-    (R(1, 100), 40, R(1, 10), R(1, 2), 10),
-    (R(1, 100), 40, R(1, 10), R(1, 2), 0),
-])
+@pytest.mark.parametrize(
+    ("eta0", "D", "alpha", "peak", "W"),
+    [
+        (R(1, 10), 100, 0, None, 0),
+        (R(1, 10), 100, R(1, 5), None, 0),
+        (0, 40, 0, R(1, 2), 10),
+        (R(1, 100), 40, R(1, 10), R(1, 2), 10),
+        (R(1, 100), 40, R(1, 10), R(1, 2), 0),
+    ],
+)
 def test_cosine_decay_values(eta0, D, alpha, peak, W):
-    schedule = CosineDecay(float(eta0), D, alpha=float(alpha), warmup_target=None if peak is None else float(peak),
-                           warmup_steps=W)
+    schedule = CosineDecay(
+        float(eta0), D, alpha=float(alpha), warmup_target=None if peak is None else float(peak), warmup_steps=W
+    )
     for s in [0, 1, 5, 10, 11, 25, 30, 49, 50, 75, 100, 140, 1000]:
         expected = float(sp.N(cosine_reference(s, eta0, D, alpha, peak, W), 30))
         assert schedule(s) == pytest.approx(expected, rel=1e-13, abs=1e-16), s
@@ -693,11 +773,14 @@ def test_schedule_is_evaluated_at_the_number_of_steps_taken():
     assert opt._current_learning_rate() == 0.25
 
 
-@pytest.mark.parametrize("schedule", [
-    ExponentialDecay(0.2, decay_steps=3, decay_rate=0.5),
-    PiecewiseConstantDecay([1, 3], [0.2, 0.1, 0.02]),
-    CosineDecay(0.0, decay_steps=4, warmup_target=0.2, warmup_steps=2),
-])
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        ExponentialDecay(0.2, decay_steps=3, decay_rate=0.5),
+        PiecewiseConstantDecay([1, 3], [0.2, 0.1, 0.02]),
+        CosineDecay(0.0, decay_steps=4, warmup_target=0.2, warmup_steps=2),
+    ],
+)
 def test_a_schedule_changes_each_step_as_its_formula_says(schedule):
     # SGD: θ_t = θ_{t-1} - η_t g_t with η_t = schedule(t - 1); Adam: the step scales with η_t
     g = np.array([1.0, -2.0])
@@ -773,47 +856,66 @@ def test_a_faulty_schedule_raises_before_any_change():
 # =============================================================================================
 
 
-@pytest.mark.parametrize(("factory", "exc", "pattern"), [
-    (lambda: AdaGrad(learning_rate=0), ValueError, r"learning_rate must be > 0; got 0"),
-    (lambda: AdaGrad(initial_accumulator_value=-0.1), ValueError,
-     r"initial_accumulator_value must lie in \[0.0, inf\); got -0.1"),
-    (lambda: AdaGrad(epsilon=0.0), ValueError, r"epsilon must be > 0"),
-    (lambda: RMSProp(learning_rate=-0.001), ValueError, r"learning_rate must be > 0"),
-    (lambda: RMSProp(rho=1.0), ValueError, r"rho must lie in \[0.0, 1.0\); got 1.0"),
-    (lambda: RMSProp(rho=-0.1), ValueError, r"rho must lie in \[0.0, 1.0\)"),
-    (lambda: RMSProp(momentum=1.5), ValueError, r"momentum must lie in \[0.0, 1.0\)"),
-    (lambda: RMSProp(centered="yes"), TypeError, r"centered must be True or False"),
-    (lambda: Adam(amsgrad=1), TypeError, r"amsgrad must be True or False; got 1"),
-    (lambda: AdamW(weight_decay=-0.01), ValueError, r"weight_decay must lie in \[0.0, inf\); got -0.01"),
-    (lambda: AdamW(beta_1=1.0), ValueError, r"beta_1 must lie in \[0.0, 1.0\); got 1.0"),
-    (lambda: AdamW(beta_2=1.2), ValueError, r"beta_2 must lie in \[0.0, 1.0\)"),
-    (lambda: AdamW(learning_rate=float("nan")), ValueError, r"learning_rate must be finite"),
-    (lambda: SGD(learning_rate=[0.1]), TypeError, r"a real number > 0 or a LearningRateSchedule such as"),
-    (lambda: rmsprop_step(np.ones(2), np.ones(2), rho=1.0), ValueError, r"rho must lie in \[0.0, 1.0\)"),
-    (lambda: adamw_step(np.ones(2), np.ones(2), weight_decay=-1), ValueError, r"weight_decay must lie"),
-    (lambda: adagrad_step(np.ones(2), np.ones(2), learning_rate=0), ValueError, r"learning_rate must be > 0"),
-    # schedules
-    (lambda: ExponentialDecay(0.0, 10, 0.5), ValueError, r"initial_learning_rate must be > 0; got 0.0"),
-    (lambda: ExponentialDecay(0.1, 0, 0.5), ValueError, r"decay_steps must be > 0; got 0"),
-    (lambda: ExponentialDecay(0.1, 10, -0.5), ValueError, r"decay_rate must be > 0"),
-    (lambda: ExponentialDecay(0.1, 10, 0.5, staircase=None), TypeError, r"staircase must be True or False"),
-    (lambda: PiecewiseConstantDecay([1, 2], [0.1, 0.01]), ValueError,
-     r"values must have one more entry than boundaries; got 2 boundaries and 2 values"),
-    (lambda: PiecewiseConstantDecay([5, 2], [0.1, 0.01, 0.001]), ValueError,
-     r"boundaries must be strictly increasing; got \[5, 2\]"),
-    (lambda: PiecewiseConstantDecay([2], [0.1, 0.0]), ValueError, r"values\[1\] must be > 0; got 0.0"),
-    (lambda: PiecewiseConstantDecay(3, [0.1]), TypeError, r"boundaries must be a list of numbers; got int"),
-    (lambda: CosineDecay(0.0, 100), ValueError, r"initial_learning_rate must be > 0; got 0.0"),
-    (lambda: CosineDecay(-0.1, 100, warmup_target=0.1), ValueError, r"initial_learning_rate must lie in \[0.0, inf\)"),
-    (lambda: CosineDecay(0.1, 100, alpha=1.5), ValueError, r"alpha must lie in \[0.0, 1.0\]; got 1.5"),
-    (lambda: CosineDecay(0.1, -5), ValueError, r"decay_steps must be > 0"),
-    (lambda: CosineDecay(0.0, 100, warmup_target=0.0, warmup_steps=5), ValueError, r"warmup_target must be > 0"),
-    (lambda: CosineDecay(0.0, 100, warmup_target=0.1, warmup_steps=-1), ValueError,
-     r"warmup_steps must lie in \[0.0, inf\)"),
-    (lambda: ExponentialDecay(0.1, 10, 0.5)(-1), ValueError, r"step must be >= 0 \(the number of steps already"),
-    (lambda: CosineDecay(0.1, 10)(np.array([1.0, np.nan])), ValueError, r"step must hold only finite values"),
-    (lambda: CosineDecay(0.1, 10)(True), TypeError, r"step must be a number of steps"),
-])
+@pytest.mark.parametrize(
+    ("factory", "exc", "pattern"),
+    [
+        (lambda: AdaGrad(learning_rate=0), ValueError, r"learning_rate must be > 0; got 0"),
+        (
+            lambda: AdaGrad(initial_accumulator_value=-0.1),
+            ValueError,
+            r"initial_accumulator_value must lie in \[0.0, inf\); got -0.1",
+        ),
+        (lambda: AdaGrad(epsilon=0.0), ValueError, r"epsilon must be > 0"),
+        (lambda: RMSProp(learning_rate=-0.001), ValueError, r"learning_rate must be > 0"),
+        (lambda: RMSProp(rho=1.0), ValueError, r"rho must lie in \[0.0, 1.0\); got 1.0"),
+        (lambda: RMSProp(rho=-0.1), ValueError, r"rho must lie in \[0.0, 1.0\)"),
+        (lambda: RMSProp(momentum=1.5), ValueError, r"momentum must lie in \[0.0, 1.0\)"),
+        (lambda: RMSProp(centered="yes"), TypeError, r"centered must be True or False"),
+        (lambda: Adam(amsgrad=1), TypeError, r"amsgrad must be True or False; got int 1"),
+        (lambda: AdamW(weight_decay=-0.01), ValueError, r"weight_decay must lie in \[0.0, inf\); got -0.01"),
+        (lambda: AdamW(beta_1=1.0), ValueError, r"beta_1 must lie in \[0.0, 1.0\); got 1.0"),
+        (lambda: AdamW(beta_2=1.2), ValueError, r"beta_2 must lie in \[0.0, 1.0\)"),
+        (lambda: AdamW(learning_rate=float("nan")), ValueError, r"learning_rate must be finite"),
+        (lambda: SGD(learning_rate=[0.1]), TypeError, r"a real number > 0 or a LearningRateSchedule such as"),
+        (lambda: rmsprop_step(np.ones(2), np.ones(2), rho=1.0), ValueError, r"rho must lie in \[0.0, 1.0\)"),
+        (lambda: adamw_step(np.ones(2), np.ones(2), weight_decay=-1), ValueError, r"weight_decay must lie"),
+        (lambda: adagrad_step(np.ones(2), np.ones(2), learning_rate=0), ValueError, r"learning_rate must be > 0"),
+        # schedules
+        (lambda: ExponentialDecay(0.0, 10, 0.5), ValueError, r"initial_learning_rate must be > 0; got 0.0"),
+        (lambda: ExponentialDecay(0.1, 0, 0.5), ValueError, r"decay_steps must be > 0; got 0"),
+        (lambda: ExponentialDecay(0.1, 10, -0.5), ValueError, r"decay_rate must be > 0"),
+        (lambda: ExponentialDecay(0.1, 10, 0.5, staircase=None), TypeError, r"staircase must be True or False"),
+        (
+            lambda: PiecewiseConstantDecay([1, 2], [0.1, 0.01]),
+            ValueError,
+            r"values must have one more entry than boundaries; got 2 boundaries and 2 values",
+        ),
+        (
+            lambda: PiecewiseConstantDecay([5, 2], [0.1, 0.01, 0.001]),
+            ValueError,
+            r"boundaries must be strictly increasing; got \[5, 2\]",
+        ),
+        (lambda: PiecewiseConstantDecay([2], [0.1, 0.0]), ValueError, r"values\[1\] must be > 0; got 0.0"),
+        (lambda: PiecewiseConstantDecay(3, [0.1]), TypeError, r"boundaries must be a list of numbers; got int"),
+        (lambda: CosineDecay(0.0, 100), ValueError, r"initial_learning_rate must be > 0; got 0.0"),
+        (
+            lambda: CosineDecay(-0.1, 100, warmup_target=0.1),
+            ValueError,
+            r"initial_learning_rate must lie in \[0.0, inf\)",
+        ),
+        (lambda: CosineDecay(0.1, 100, alpha=1.5), ValueError, r"alpha must lie in \[0.0, 1.0\]; got 1.5"),
+        (lambda: CosineDecay(0.1, -5), ValueError, r"decay_steps must be > 0"),
+        (lambda: CosineDecay(0.0, 100, warmup_target=0.0, warmup_steps=5), ValueError, r"warmup_target must be > 0"),
+        (
+            lambda: CosineDecay(0.0, 100, warmup_target=0.1, warmup_steps=-1),
+            ValueError,
+            r"warmup_steps must lie in \[0.0, inf\)",
+        ),
+        (lambda: ExponentialDecay(0.1, 10, 0.5)(-1), ValueError, r"step must be >= 0 \(the number of steps already"),
+        (lambda: CosineDecay(0.1, 10)(np.array([1.0, np.nan])), ValueError, r"step must hold only finite values"),
+        (lambda: CosineDecay(0.1, 10)(True), TypeError, r"step must be a number of steps"),
+    ],
+)
 def test_new_hyperparameter_and_schedule_errors(factory, exc, pattern):
     with pytest.raises(exc, match=pattern):
         factory()
@@ -826,8 +928,11 @@ STEP_DEFAULTS = [sgd_step, adagrad_step, rmsprop_step, adam_step, adamw_step]
 def test_every_pure_step_refuses_bad_gradients(step):
     with pytest.raises(ValueError, match=r"grad must have the shape of param, \(2, 3\); got shape \(3, 2\)"):
         step(np.ones((2, 3)), np.ones((3, 2)))
-    with pytest.raises(ValueError, match=r"grad must hold only finite values; got 1 NaN or infinite value\(s\), "
-                                         r"the first at index \(1,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"grad must hold only finite values; got 1 NaN or infinite value\(s\), "
+        r"the first at index \(1,\)",
+    ):
         step(np.ones(3), np.array([0.0, np.inf, 1.0]))
     with pytest.raises(ValueError, match=r"state must have the keys"):
         step(np.ones(2), np.ones(2), {"t": 0})
@@ -857,13 +962,17 @@ def test_every_optimizer_refuses_bad_gradients_and_changes_nothing(name):
 # =============================================================================================
 
 
-@pytest.mark.parametrize("make", [
-    lambda: SGD(0.1, momentum=0.9, nesterov=True),
-    lambda: AdaGrad(0.1),
-    lambda: RMSProp(0.01, momentum=0.5, centered=True),
-    lambda: Adam(0.01, amsgrad=True),
-    lambda: AdamW(CosineDecay(0.0, decay_steps=30, warmup_target=0.02, warmup_steps=10)),
-], ids=["nesterov", "adagrad", "rmsprop", "amsgrad", "adamw-cosine"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SGD(0.1, momentum=0.9, nesterov=True),
+        lambda: AdaGrad(0.1),
+        lambda: RMSProp(0.01, momentum=0.5, centered=True),
+        lambda: Adam(0.01, amsgrad=True),
+        lambda: AdamW(CosineDecay(0.0, decay_steps=30, warmup_target=0.02, warmup_steps=10)),
+    ],
+    ids=["nesterov", "adagrad", "rmsprop", "amsgrad", "adamw-cosine"],
+)
 def test_every_optimizer_trains_a_sequential_model(make):
     from mlmath.data import blobs, to_categorical
     from mlmath.layers import Activation, Dense
@@ -893,3 +1002,266 @@ def test_a_schedule_failing_inside_fit_leaves_the_model_as_it_was():
     for a, b in zip(model.get_weights(), before, strict=True):
         np.testing.assert_array_equal(a, b)
     assert model.optimizer.iterations == 0
+
+
+# =============================================================================================
+# the training loop's protocol, the shared shell and the checks
+# =============================================================================================
+
+CLASSES = [SGD, AdaGrad, RMSProp, Adam, AdamW]
+STEPS = [sgd_step, adagrad_step, rmsprop_step, adam_step, adamw_step]
+
+
+def test_check_compatible_accepts_anything_before_the_first_update_and_then_only_those_parameters():
+    opt = Adam()
+    opt.check_compatible([np.ones(3), np.ones((2, 2), dtype=np.float32)])
+    W = np.ones(3)
+    opt.apply_gradients([W], [np.ones(3)])
+    opt.check_compatible([np.zeros(3)])
+    with pytest.raises(ValueError, match=r"holds state for 1 parameter arrays; got 2\. Use a new optimizer"):
+        opt.check_compatible([W, W])
+    with pytest.raises(
+        ValueError, match=r"params\[0\] has shape \(3,\) and dtype float64; got shape \(3,\) and dtype float32"
+    ):
+        opt.check_compatible([np.ones(3, dtype=np.float32)])
+
+
+def test_apply_unchecked_is_the_update_of_apply_gradients():
+    rng = np.random.default_rng(21)
+    W, b = rng.normal(size=(3, 2)), rng.normal(size=2)
+    W2, b2 = W.copy(), b.copy()
+    checked, unchecked = RMSProp(0.05, momentum=0.5, centered=True), RMSProp(0.05, momentum=0.5, centered=True)
+    for _ in range(4):
+        g = [rng.normal(size=(3, 2)), rng.normal(size=2)]
+        checked.apply_gradients([W, b], g)
+        unchecked.check_compatible([W2, b2])
+        unchecked.apply_unchecked([W2, b2], g)
+    np.testing.assert_array_equal(W, W2)
+    np.testing.assert_array_equal(b, b2)
+    assert unchecked.iterations == 4
+
+
+@pytest.mark.parametrize(("step", "cls"), list(zip(STEPS, CLASSES, strict=True)), ids=lambda x: x.__name__)
+def test_each_step_function_takes_its_class_hyperparameters_with_the_same_defaults(step, cls):
+    keyword_only = {
+        k: p.default for k, p in inspect.signature(step).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    constructor = {k: p.default for k, p in inspect.signature(cls).parameters.items()}
+    assert list(keyword_only.items()) == list(constructor.items())
+    assert set(cls().get_config()) == set(constructor)
+
+
+def test_get_config_extends_the_parents_and_repr_follows_the_constructor():
+    adam = Adam(0.01, beta_1=0.8, amsgrad=True)
+    adamw = AdamW(0.01, weight_decay=0.1, beta_1=0.8, amsgrad=True)
+    assert adamw.get_config() == {**adam.get_config(), "weight_decay": 0.1}
+    for cls in CLASSES:
+        assert cls().get_config().items() >= {"learning_rate": cls().learning_rate}.items()
+    assert repr(AdamW()) == (
+        "AdamW(learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-07, amsgrad=False)"
+    )
+    assert repr(AdaGrad(0.5)) == "AdaGrad(learning_rate=0.5, initial_accumulator_value=0.1, epsilon=1e-07)"
+
+
+def _call(make, **hyper):
+    """Build the optimizer ``make`` (a class) or take one pure step (a step function) with ``hyper``."""
+    if isinstance(make, type):
+        return make(**hyper)
+    return make(np.ones(2), np.ones(2), **hyper)
+
+
+RATE = r"learning_rate must be a real number > 0 or a LearningRateSchedule such as ExponentialDecay"
+
+
+@pytest.mark.parametrize("make", CLASSES + STEPS, ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    ("value", "exc", "pattern"),
+    [
+        (None, TypeError, rf"{RATE}.*; got NoneType None"),
+        ("0.1", TypeError, rf"{RATE}.*; got str '0.1'"),
+        (True, TypeError, rf"{RATE}.*; got bool True"),
+        (np.array([0.1]), TypeError, rf"{RATE}.*; got ndarray"),
+        (float("nan"), ValueError, r"learning_rate must be finite; got nan"),
+        (float("inf"), ValueError, r"learning_rate must be finite; got inf"),
+        (-1, ValueError, r"learning_rate must be > 0; got -1"),
+        (0.0, ValueError, r"learning_rate must be > 0; got 0.0"),
+    ],
+    ids=["None", "str", "bool", "array", "nan", "inf", "negative", "zero"],
+)
+def test_every_bad_learning_rate_is_refused_by_name(make, value, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        _call(make, learning_rate=value)
+
+
+@pytest.mark.parametrize("make", CLASSES + STEPS, ids=lambda m: m.__name__)
+def test_every_other_hyperparameter_error_names_its_argument(make):
+    cls = make if isinstance(make, type) else CLASSES[STEPS.index(make)]
+    names = [k for k in inspect.signature(cls).parameters if k != "learning_rate"]
+    for name in names:
+        for bad in (None, "0.5", float("nan")):
+            with pytest.raises((TypeError, ValueError), match=rf"^{name} must "):
+                _call(make, **{name: bad})
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (lambda W, dW: (None, None), r"params must be a list of arrays such as \[W, b\]; got NoneType"),
+        (lambda W, dW: (W, dW), r"params must be a list of arrays such as \[W, b\]; got ndarray"),
+        (lambda W, dW: ("W", "dW"), r"params must be a list of arrays such as \[W, b\]; got str"),
+        (lambda W, dW: ({"W": W}, {"W": dW}), r"params must be a list of arrays such as \[W, b\]; got dict"),
+        (lambda W, dW: ([W], None), r"grads must be a list of arrays such as \[W, b\]; got NoneType"),
+        (lambda W, dW: ([W], dW), r"grads must be a list of arrays such as \[W, b\]; got ndarray"),
+        (lambda W, dW: ([W.astype(np.float16)], [dW]), r"params\[0\] must be a float32 or float64 numpy array"),
+        (lambda W, dW: ([W.astype(int)], [dW]), r"params\[0\] must be a float32 or float64 numpy array"),
+        (lambda W, dW: ([W], [dW.astype(complex)]), r"grads\[0\] must hold real numbers"),
+    ],
+)
+def test_apply_gradients_wants_lists_of_arrays(args, pattern):
+    W, dW = np.ones((2, 2)), np.ones((2, 2))
+    opt = SGD(0.1, momentum=0.5)
+    with pytest.raises(TypeError, match=pattern):
+        opt.apply_gradients(*args(W, dW))
+    np.testing.assert_array_equal(W, np.ones((2, 2)))
+    assert opt.get_state() == {"t": 0, "velocity": []}
+    with pytest.raises(ValueError, match="params must hold at least one array"):
+        opt.apply_gradients([], [])
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_non_finite_parameters_are_refused_and_nothing_changes(cls):
+    opt = cls(0.1)
+    W, b = np.ones((2, 3)), np.zeros(2, dtype=np.float64)
+    opt.apply_gradients([W, b], [np.ones((2, 3)), np.ones(2)])
+    before_W, before_state = W.copy(), opt.get_state()
+    b[1] = np.inf
+    with pytest.raises(
+        ValueError, match=r"params\[1\] must hold only finite values; got 1 NaN or infinite .*index \(1,\)"
+    ):
+        opt.apply_gradients([W, b], [np.ones((2, 3)), np.ones(2)])
+    np.testing.assert_array_equal(W, before_W)
+    assert b[1] == np.inf
+    after = opt.get_state()
+    assert after["t"] == before_state["t"] == 1
+    for name in opt.slot_names:
+        for x, y in zip(after[name], before_state[name], strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+def _adam_with_state():
+    opt = Adam(0.1)
+    W, b = np.ones((2, 3)), np.ones(2)
+    opt.apply_gradients([W, b], [np.full((2, 3), 0.5), -np.ones(2)])
+    return opt
+
+
+def _with(state, name, i, value):
+    """A copy of the optimizer state ``state`` with ``state[name][i]`` replaced by ``value``."""
+    arrays = list(state[name])
+    arrays[i] = value
+    return {**state, name: arrays}
+
+
+def test_set_state_refuses_bad_states_and_changes_nothing():
+    good = _adam_with_state().get_state()
+    nan_m = good["m"][0].copy()
+    nan_m[1, 2] = np.nan
+    inf_v = good["v"][1].copy()
+    inf_v[0] = -np.inf
+    cases = [
+        (TypeError, r"state must be a dict from get_state\(\); got list", [good]),
+        (ValueError, r"state must have the keys \['m', 't', 'v'\]; got \['m', 't'\]", {"t": 1, "m": good["m"]}),
+        (
+            ValueError,
+            r"state\['m'\]\[0\] must hold only finite values; got 1 NaN .* at index \(1, 2\)",
+            _with(good, "m", 0, nan_m),
+        ),
+        (ValueError, r"state\['v'\]\[1\] must hold only finite values", _with(good, "v", 1, inf_v)),
+        (
+            ValueError,
+            r"state\['v'\]\[0\] must have the shape and dtype of state\['m'\]\[0\], \(2, 3\) and float64; "
+            r"got \(3, 2\) and float64",
+            _with(good, "v", 0, good["v"][0].reshape(3, 2)),
+        ),
+        (
+            ValueError,
+            r"state\['v'\]\[1\] must have the shape and dtype of state\['m'\]\[1\], \(2,\) and float64; "
+            r"got \(2,\) and float32",
+            _with(good, "v", 1, good["v"][1].astype(np.float32)),
+        ),
+        (
+            ValueError,
+            r"state\['m'\] does not fit this optimizer: this optimizer's state for params\[0\] has shape "
+            r"\(2, 3\)",
+            {"t": 1, "m": [np.zeros(6), np.zeros(2)], "v": [np.zeros(6), np.zeros(2)]},
+        ),
+        (
+            ValueError,
+            r"state\['m'\] does not fit this optimizer: this optimizer holds state for 2 parameter arrays; got 1",
+            {"t": 1, "m": good["m"][:1], "v": good["v"][:1]},
+        ),
+        (
+            TypeError,
+            r"state\['m'\]\[1\] must be a float32 or float64 numpy array; got ndarray of dtype int64",
+            _with(good, "m", 1, np.zeros(2, dtype=np.int64)),
+        ),
+        (
+            TypeError,
+            r"state\['m'\]\[1\] must be a float32 or float64 numpy array; got list",
+            _with(good, "m", 1, [0.0, 0.0]),
+        ),
+        (
+            TypeError,
+            r"state\['m'\] must be a list of arrays, one per parameter array; got ndarray",
+            {**good, "m": good["m"][1]},
+        ),
+        (ValueError, r"the slot lists of state must have the same length; got \[1, 2\]", {**good, "v": good["v"][:1]}),
+        (TypeError, r"state\['t'\] must be an integer >= 0; got float 1.0", {**good, "t": 1.0}),
+        (TypeError, r"state\['t'\] must be an integer >= 0; got bool True", {**good, "t": True}),
+        (ValueError, r"state\['t'\] must be an integer >= 0; got -1", {**good, "t": -1}),
+        (
+            ValueError,
+            r"state\['t'\] must be 0 when the slot lists are empty \(no step taken\); got 3",
+            {"t": 3, "m": [], "v": []},
+        ),
+    ]
+    for exc, pattern, bad in cases:
+        opt = _adam_with_state()
+        with pytest.raises(exc, match=pattern):
+            opt.set_state(bad)
+        after = opt.get_state()
+        assert after["t"] == good["t"]
+        for name in ("m", "v"):
+            for x, y in zip(after[name], good[name], strict=True):
+                np.testing.assert_array_equal(x, y)
+
+
+def test_set_state_accepts_a_fresh_state_and_numpy_step_counts():
+    opt = _adam_with_state()
+    opt.set_state({"t": 0, "m": [], "v": []})
+    assert opt.get_state() == {"t": 0, "m": [], "v": []}
+    opt.check_compatible([np.ones(7)])  # no state left: any parameters fit
+    opt.set_state({**_adam_with_state().get_state(), "t": np.int64(5)})
+    assert opt.iterations == 5
+    assert type(opt.iterations) is int
+
+
+def test_pure_state_errors_name_the_slot():
+    with pytest.raises(ValueError, match=r"state\['m'\] must hold only finite values"):
+        adam_step(np.ones(2), np.ones(2), {"t": 1, "m": np.array([0.0, np.nan]), "v": np.zeros(2)})
+    with pytest.raises(TypeError, match=r"state must be a dict or None; got list"):
+        adam_step(np.ones(2), np.ones(2), [np.zeros(2)])
+    with pytest.raises(ValueError, match=r"state\['t'\] must be an integer >= 0; got -2"):
+        rmsprop_step(np.ones(2), np.ones(2), {"t": -2, "v": np.zeros(2)})
+    # lists and integer arrays are taken as state, converted to the parameter's dtype
+    p, state = adagrad_step(np.ones(2, dtype=np.float32), np.ones(2), {"t": 3, "accumulator": [1, 2]})
+    assert p.dtype == state["accumulator"].dtype == np.float32
+    np.testing.assert_array_equal(state["accumulator"], [2.0, 3.0])
+    assert state["t"] == 4
+
+
+def test_sgd_step_keeps_a_velocity_without_momentum():
+    p, state = sgd_step(np.array([1.0, -1.0]), np.array([2.0, 4.0]), learning_rate=0.5)
+    np.testing.assert_array_equal(state["velocity"], [-1.0, -2.0])  # v_t = -ηg_t
+    np.testing.assert_array_equal(p, [0.0, -3.0])
+    assert SGD(0.5).slot_names == ()
