@@ -58,6 +58,7 @@ from mlmath._validation import (
     check_nonempty,
     check_positive,
 )
+from mlmath.activations import TANH
 from mlmath.optim import Optimizer
 from mlmath.optim import get as get_optimizer
 from mlmath.training import FitOptions, History, check_fit_options, diverged, run_epochs
@@ -317,6 +318,11 @@ def _param_grads(
     return RNNGradients(dW_xh, dW_hh, db_h, dW_hy, db_y, dh0)
 
 
+def _tanh_derivative(H: np.ndarray) -> np.ndarray:
+    r""":math:`\tanh'(a_t)` from the states :math:`h_t = \tanh(a_t)`; tanh's own rule reads only its output."""
+    return TANH.derivative(H, H)
+
+
 def _backward_recurrence(p: RNNParams, Hs: np.ndarray, G: np.ndarray, steps: int) -> np.ndarray:
     r"""Turn direct gradients ``G`` into :math:`\partial L/\partial a_t` in place, going back ``steps`` steps.
 
@@ -325,8 +331,7 @@ def _backward_recurrence(p: RNNParams, Hs: np.ndarray, G: np.ndarray, steps: int
     reached get ``dA_t = 0`` (used for a many-to-one loss truncated to its last ``steps`` steps).
     """
     T, B, n_h = G.shape
-    D = Hs[1:] * Hs[1:]
-    np.subtract(1, D, out=D)  # tanh'(a_t) = 1 - h_t^2, all steps at once
+    D = _tanh_derivative(Hs[1:])  # all steps at once
     tmp = np.empty((B, n_h), dtype=G.dtype)
     stop = T - steps
     for t in range(T - 1, stop - 1, -1):
@@ -348,8 +353,7 @@ def _windowed_recurrence(p: RNNParams, Hs: np.ndarray, G: np.ndarray, k: int) ->
     :math:`\sum_{j=0}^{k-1} dA^{(j)}_s`. Costs ``k`` products of size ``(T * batch, hidden)``.
     """
     T, B, n_h = G.shape
-    D = Hs[1:] * Hs[1:]
-    np.subtract(1, D, out=D)
+    D = _tanh_derivative(Hs[1:])
     cur = G * D
     acc = cur.copy()
     tmp = np.empty_like(cur)
