@@ -13,6 +13,7 @@ from typing import TypeVar
 import numpy as np
 
 __all__ = [
+    "ONE_HOT_HINT",
     "as_array_list",
     "as_float_array",
     "as_generator",
@@ -30,6 +31,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+ONE_HOT_HINT = "For integer class labels y, pass mlmath.data.to_categorical(y, num_classes)."
+"""The hint every check of one-hot targets ends with."""
 
 _ORDINAL = {0: "0-D (scalar)", 1: "1-D", 2: "2-D", 3: "3-D"}
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlmath._validation import as_float_array, check_bool, check_in_range, lookup
+from mlmath._validation import ONE_HOT_HINT, as_float_array, check_bool, check_in_range, lookup
 from mlmath.activations import LOG_SOFTMAX, SIGMOID, SOFTMAX, ActivationFunction
 
 __all__ = [
@@ -79,7 +79,7 @@ def _check_unit_interval(arr: np.ndarray, name: str, what: str, hint: str = "") 
         raise ValueError(f"{name} must hold {what} in [0, 1]; got a value {bad!r}.{hint}")
 
 
-_ONE_HOT_HINT = " For integer class labels y, pass mlmath.data.to_categorical(y, num_classes)."
+_ONE_HOT_HINT = " " + ONE_HOT_HINT
 
 
 def _check_distributions(Y: np.ndarray, name: str) -> None:

@@ -29,7 +29,7 @@ from mlmath import curvature
 from mlmath import losses as _losses
 from mlmath import optim as _optim
 from mlmath._flat import flatten, split_flat, total_size
-from mlmath._validation import as_float_array, as_generator, check_dtype, check_in_range, check_int, check_verbose
+from mlmath._validation import ONE_HOT_HINT, as_float_array, as_generator, check_dtype, check_in_range, check_int, check_verbose
 from mlmath.data import train_validation_split
 from mlmath.layers import Activation, Dense, Layer, features_error
 from mlmath.training import History, check_fit_options, diverged, run_epochs
@@ -37,7 +37,6 @@ from mlmath.training import History, check_fit_options, diverged, run_epochs
 __all__ = ["LayerStack", "Sequential", "accuracy"]  # History, which fit returns, is mlmath.training.History
 
 _METRICS = ("accuracy", "acc")
-_ONE_HOT_HINT = "For integer class labels y, pass mlmath.data.to_categorical(y, num_classes)."
 
 
 # ---------------------------------------------------------------------------
@@ -61,7 +60,7 @@ def _check_one_hot(Y: np.ndarray, name: str = "Y") -> None:
         row = int(np.flatnonzero(~ok)[0])
         raise ValueError(
             f"{name} must be one-hot for the 'accuracy' metric (a single 1 per row, zeros elsewhere); "
-            f"row {row} is {Y[row].tolist()}. {_ONE_HOT_HINT}"
+            f"row {row} is {Y[row].tolist()}. {ONE_HOT_HINT}"
         )
 
 
@@ -543,7 +542,7 @@ class Sequential(LayerStack):
         if np.ndim(Y) != 2:
             raise ValueError(
                 f"{ny} must be a 2-D array of shape (n_samples, n_outputs); got shape {np.shape(Y)}. "
-                f"{_ONE_HOT_HINT} For one output per sample, pass {ny}.reshape(-1, 1)."
+                f"{ONE_HOT_HINT} For one output per sample, pass {ny}.reshape(-1, 1)."
             )
         Y = as_float_array(Y, ny, ndim=2, shape_hint="(n_samples, n_outputs)")
         if Y.shape[0] != X.shape[0]:
@@ -551,7 +550,7 @@ class Sequential(LayerStack):
         n_out = self._widths(X.shape[1])[-1]
         if Y.shape[1] != n_out:
             raise ValueError(
-                f"{ny} has {Y.shape[1]} columns, but the model outputs {n_out} values per sample. {_ONE_HOT_HINT}"
+                f"{ny} has {Y.shape[1]} columns, but the model outputs {n_out} values per sample. {ONE_HOT_HINT}"
             )
         self._compiled_loss().check_targets(Y, ny)
         if self.metrics:
