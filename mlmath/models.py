@@ -29,7 +29,15 @@ from mlmath import curvature
 from mlmath import losses as _losses
 from mlmath import optim as _optim
 from mlmath._flat import flatten, split_flat, total_size
-from mlmath._validation import ONE_HOT_HINT, as_float_array, as_generator, check_dtype, check_in_range, check_int, check_verbose
+from mlmath._validation import (
+    ONE_HOT_HINT,
+    as_float_array,
+    as_generator,
+    check_dtype,
+    check_in_range,
+    check_int,
+    check_verbose,
+)
 from mlmath.data import train_validation_split
 from mlmath.layers import Activation, Dense, Layer, features_error
 from mlmath.training import History, check_fit_options, diverged, run_epochs
