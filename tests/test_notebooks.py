@@ -8,6 +8,7 @@ and that it keeps the book's arc: derive (sympy), implement (mlmath), check, see
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -109,3 +110,98 @@ def test_exercise_answers_stay_hidden(path: Path) -> None:
             assert "hide-cell" in tags or "remove-cell" in tags or "remove-output" in tags, (
                 f"{path.name} cell {i}: an exercise's code cell shows its output; tag it hide-cell"
             )
+
+
+# --- a check must stop the notebook: assert it, never only print or display its verdict --------
+
+_CHECK_CALLS = {"allclose", "isclose", "array_equal", "equals", "is_zero_matrix", "is_zero", "all", "any"}
+_CHECK_ATTRS = {"is_zero_matrix", "is_zero"}
+
+
+def _is_verdict(node: ast.AST) -> bool:
+    """Whether an expression's value is a check's verdict: a comparison or a boolean test of one.
+
+    A comparison inside another computation (``np.count_nonzero(Z > 0)``) is not a verdict; one
+    under ``bool``, ``all``, ``any``, ``not``, ``and``/``or`` or in an f-string field is.
+    """
+    if isinstance(node, ast.Compare):
+        return True
+    if isinstance(node, ast.Attribute):
+        return node.attr in _CHECK_ATTRS
+    if isinstance(node, ast.Call):
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        if name in _CHECK_CALLS - {"all", "any"}:
+            return True
+        if name in ("bool", "all", "any"):
+            parts = [*node.args, node.func.value] if isinstance(node.func, ast.Attribute) else node.args
+            return any(_is_verdict(part) for part in parts)
+        return False
+    if isinstance(node, ast.JoinedStr):
+        return any(_is_verdict(v.value) for v in node.values if isinstance(v, ast.FormattedValue))
+    if isinstance(node, ast.BoolOp):
+        return any(_is_verdict(v) for v in node.values)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return _is_verdict(node.operand)
+    return False
+
+
+def _shows_a_difference(node: ast.Call) -> bool:
+    """``show(..., sp.simplify(a - b))``: a difference displayed, presumably as zero."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call) and getattr(sub.func, "attr", getattr(sub.func, "id", "")) == "simplify":
+            if sub.args and isinstance(sub.args[0], ast.BinOp) and isinstance(sub.args[0].op, ast.Sub):
+                return True
+    return False
+
+
+def unasserted_verdicts(code: str) -> list[str]:
+    """The lines of a cell that print or display a check's verdict instead of asserting it."""
+    lines = [line if not line.lstrip().startswith(("%", "!")) else "" for line in code.splitlines()]
+    tree = ast.parse("\n".join(lines))
+    asserted = any(isinstance(n, ast.Assert) for n in ast.walk(tree)) or "assert_" in code
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+            if name == "print" and any(_is_verdict(arg) for arg in [*node.args, *(k.value for k in node.keywords)]):
+                found.append(ast.unparse(node))
+            elif name in ("show", "display", "Math") and _shows_a_difference(node) and not asserted:
+                found.append(ast.unparse(node))
+    if tree.body and isinstance(tree.body[-1], ast.Expr) and _is_verdict(tree.body[-1].value):
+        found.append(ast.unparse(tree.body[-1]))
+    return found
+
+
+def test_the_verdict_detector_catches_each_form() -> None:
+    caught = [
+        'print("dL/dW == dZ^T X:", (A - B).is_zero_matrix)',
+        'print("below 1e-6:", err < 1e-6)',
+        "print(f'max error below 1e-6: {err < 1e-6}')",
+        'show("J - (diag(s) - s s^T)", sp.simplify(J - K))',
+        "sp.simplify(A - B) == 0",
+        "np.allclose(a, b)",
+    ]
+    for code in caught:
+        assert unasserted_verdicts(code), code
+    passed = [
+        'show("J - (diag(s) - s s^T)", sp.simplify(J - K))\nassert sp.simplify(J - K).is_zero_matrix',
+        "assert err < 1e-6\nprint(f'max error {err:.1e}')",
+        "np.testing.assert_allclose(a, b)",
+        "x = a < b",
+        "print(f'{np.count_nonzero(Z > 0)} of 12 positive')",
+    ]
+    for code in passed:
+        assert not unasserted_verdicts(code), code
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_checks_are_asserted_not_printed(path: Path) -> None:
+    problems = []
+    for i, cell in enumerate(code_cells(load(path)), start=1):
+        problems += [f"code cell {i}: {line}" for line in unasserted_verdicts(source(cell))]
+        for out in cell.get("outputs", []):
+            text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+            for line in text.splitlines():
+                if re.fullmatch(r"(.*:\s*)?(True|False)\s*", line):
+                    problems.append(f"code cell {i} shows a verdict: {line.strip()}")
+    assert not problems, f"{path.name}: a check's verdict is shown instead of asserted:\n" + "\n".join(problems)
