@@ -35,7 +35,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mlmath._validation import as_float_array, check_finite, check_int, check_positive
+from mlmath._validation import (
+    as_float_array,
+    as_generator,
+    check_finite,
+    check_int,
+    check_nonempty,
+    check_positive,
+    lookup,
+)
+from mlmath.linalg import _check_size, _no_overflow
 
 __all__ = [
     "GradientCheck",
@@ -50,14 +59,10 @@ __all__ = [
 
 _METHODS = ("forward", "central", "complex")
 _COMPLEX_STEP = 1e-20
-_COMPLEX_FIX = (
-    "Write it with complex-safe operations (+, *, @, np.exp, np.log, np.tanh, ...) "
-    "or use method='central'."
-)
+_COMPLEX_FIX = "Write it with complex-safe operations (+, *, @, np.exp, np.log, np.tanh, ...) or use method='central'."
 _DISCARDS_IMAG = (
     "it discards the imaginary part of its input (as np.abs, np.real, float(), np.clip, "
-    "np.maximum or a cast to a real dtype do), so the complex step cannot see its derivative. "
-    + _COMPLEX_FIX
+    "np.maximum or a cast to a real dtype do), so the complex step cannot see its derivative. " + _COMPLEX_FIX
 )
 _REFUSES_COMPLEX = "the complex step needs a function that accepts complex input. " + _COMPLEX_FIX
 
@@ -71,18 +76,13 @@ _Move = tuple[int, float, bool]
 
 
 def _check_method(method: object, allowed: tuple[str, ...] = _METHODS) -> str:
-    if not isinstance(method, str) or method not in allowed:
-        choices = ", ".join(repr(m) for m in allowed)
-        raise ValueError(f"method must be one of {choices}; got {method!r}")
-    return method
+    return lookup({m: m for m in allowed}, method, "method")
 
 
 def _check_step(h: object) -> float | None:
     if h is None:
         return None
     return check_positive(h, "h")
-
-
 
 
 def _eps(*dtypes: np.dtype) -> float:
@@ -118,15 +118,18 @@ def _real_output(value: object, point: str, shape: tuple[int, ...] | None) -> np
     """Validate one value of f at a real point: real, finite, of the expected shape."""
     out = as_float_array(value, f"f({point})", finite=False)
     if shape is not None and out.shape != shape:
-        raise ValueError(f"f({point}) has shape {out.shape}, but f(x) has shape {shape}; "
-                         "f must return the same shape at every point")
+        raise ValueError(
+            f"f({point}) has shape {out.shape}, but f(x) has shape {shape}; f must return the same shape at every point"
+        )
     try:
         check_finite(out, f"f({point})")
     except ValueError as exc:
         if point == "x":
             raise
-        raise ValueError(f"{exc}. f must be finite at x and at the points around it where the "
-                         "differences evaluate it; move x or choose a smaller h") from None
+        raise ValueError(
+            f"{exc}. f must be finite at x and at the points around it where the "
+            "differences evaluate it; move x or choose a smaller h"
+        ) from None
     return out
 
 
@@ -137,18 +140,18 @@ def _complex_output(f: Callable, y: np.ndarray, point: str, shape: tuple[int, ..
         try:
             value = f(y)
         except np.exceptions.ComplexWarning as exc:
-            raise ValueError(f"f cast a complex value to real at {point} ({exc}): "
-                             + _DISCARDS_IMAG) from exc
+            raise ValueError(f"f cast a complex value to real at {point} ({exc}): " + _DISCARDS_IMAG) from exc
         except TypeError as exc:
-            raise ValueError(f"f failed on the complex input {point} (TypeError: {exc}); "
-                             + _REFUSES_COMPLEX) from exc
+            raise ValueError(f"f failed on the complex input {point} (TypeError: {exc}); " + _REFUSES_COMPLEX) from exc
     out = np.asarray(value)
     if out.dtype.kind != "c":
-        raise ValueError(f"f returned a real value (dtype {out.dtype}) for the complex input "
-                         f"{point}: " + _DISCARDS_IMAG)
+        raise ValueError(
+            f"f returned a real value (dtype {out.dtype}) for the complex input {point}: " + _DISCARDS_IMAG
+        )
     if out.shape != shape:
-        raise ValueError(f"f({point}) has shape {out.shape}, but f(x) has shape {shape}; "
-                         "f must return the same shape at every point")
+        raise ValueError(
+            f"f({point}) has shape {out.shape}, but f(x) has shape {shape}; f must return the same shape at every point"
+        )
     check_finite(out.real, f"the real part of f({point})")
     check_finite(out.imag, f"the imaginary part of f({point})")
     return out
@@ -165,8 +168,29 @@ def _steps(x: np.ndarray, h: float | None, power: float, eps: float) -> np.ndarr
 
 def _moved(x: np.ndarray, flat: int, step: complex) -> np.ndarray:
     y = x.copy()
-    y.flat[flat] = y.flat[flat] + step
+    with _no_overflow("x + h", "use a smaller h"):
+        y.flat[flat] = y.flat[flat] + step
     return y
+
+
+def _step_taken(upper: float, lower: float, k: int, x: np.ndarray, hk: float) -> float:
+    """``upper - lower``, the step actually taken across ``x.flat[k]``; it must be nonzero and finite."""
+    taken = upper - lower
+    if taken == 0.0:
+        raise ValueError(
+            f"h = {hk:.3g} is too small to change {_entry(k, x.shape)} = {float(x.flat[k])!r} in {x.dtype}; "
+            "use a larger h"
+        )
+    if not math.isfinite(taken):
+        raise ValueError(
+            f"h = {hk:.3g} is too large: the step across {_entry(k, x.shape)} = {float(x.flat[k])!r} "
+            "overflows the floating-point range; use a smaller h"
+        )
+    return taken
+
+
+_QUOTIENT = ("the difference quotient of f's values", "scale f down or use a larger h")
+_GRAD_QUOTIENT = ("the difference quotient of grad_f's values", "scale f down or use a larger h")
 
 
 # Central stencils for a first derivative: ((offset in steps, weight), ...), denominator.
@@ -197,34 +221,31 @@ def _difference(
         hk = float(steps[k])
         if method == "complex":
             value = fun(_moved(x, k, 1j * hk), (*moves, (k, hk, True)))
-            columns.append(value.imag.ravel().astype(np.float64) / hk)
+            with _no_overflow(*_QUOTIENT):
+                columns.append(value.imag.ravel().astype(np.float64) / hk)
             continue
         xp = _moved(x, k, hk)
         if method in _STENCILS:  # high-order central difference: sum_j c_j F(x + s_j h) / (d h)
             xm = _moved(x, k, -hk)
-            taken = (float(xp.flat[k]) - float(xm.flat[k])) / 2
-            if taken == 0.0:
-                raise ValueError(f"h = {hk:.3g} is too small to change {_entry(k, x.shape)} = "
-                                 f"{float(x.flat[k])!r} in {x.dtype}; use a larger h")
+            taken = _step_taken(float(xp.flat[k]), float(xm.flat[k]), k, x, hk) / 2
             weights, denominator = _STENCILS[method]
-            total = sum(c * fun(_moved(x, k, s * hk), (*moves, (k, s * hk, False))).astype(np.float64)
-                        for s, c in weights)
-            columns.append(np.ravel(total) / (denominator * taken))
+            values = [fun(_moved(x, k, s * hk), (*moves, (k, s * hk, False))) for s, _ in weights]
+            with _no_overflow(*_QUOTIENT):
+                total = sum(c * v.astype(np.float64) for (_, c), v in zip(weights, values, strict=True))
+                columns.append(np.ravel(total) / (denominator * taken))
             continue
         if method == "central":
             xm = _moved(x, k, -hk)
-            taken = float(xp.flat[k]) - float(xm.flat[k])
+            taken = _step_taken(float(xp.flat[k]), float(xm.flat[k]), k, x, hk)
             low = fun(xm, (*moves, (k, -hk, False)))
         else:
             if base is None:  # every caller passes base = fun(x) for method='forward'
                 raise ValueError("method='forward' needs base, the value of fun at x")
-            taken = float(xp.flat[k]) - float(x.flat[k])
+            taken = _step_taken(float(xp.flat[k]), float(x.flat[k]), k, x, hk)
             low = base
-        if taken == 0.0:
-            raise ValueError(f"h = {hk:.3g} is too small to change {_entry(k, x.shape)} = "
-                             f"{float(x.flat[k])!r} in {x.dtype}; use a larger h")
         high = fun(xp, (*moves, (k, hk, False)))
-        columns.append((high.astype(np.float64) - low.astype(np.float64)).ravel() / taken)
+        with _no_overflow(*_QUOTIENT):
+            columns.append((high.astype(np.float64) - low.astype(np.float64)).ravel() / taken)
     if not columns:
         size = 0 if base is None else base.size
         return np.zeros((size, 0))
@@ -237,9 +258,7 @@ def _probe_nonzero(values: tuple[np.ndarray, np.ndarray], t: float, scale: np.nd
     return float(np.max(slope, initial=0.0) / max(1.0, float(np.max(np.abs(scale), initial=0.0))))
 
 
-def _check_complex_result(
-    J: np.ndarray, f: Callable, x: np.ndarray, fx: np.ndarray, eps: float, what: str
-) -> None:
+def _check_complex_result(J: np.ndarray, f: Callable, x: np.ndarray, fx: np.ndarray, eps: float, what: str) -> None:
     """An all-zero complex-step derivative is either a stationary point or a discarded
     imaginary part; a central difference along one random direction tells them apart."""
     if J.size == 0 or np.any(J != 0):
@@ -248,13 +267,15 @@ def _check_complex_result(
     d = rng.standard_normal(x.shape).astype(x.dtype)
     d /= max(float(np.max(np.abs(d), initial=0.0)), 1e-300)
     t = eps ** (1 / 3) * max(1.0, float(np.max(np.abs(x), initial=0.0)))
-    probe = (_real_output(f(x + t * d), "x + t·d", fx.shape), _real_output(f(x - t * d), "x - t·d", fx.shape))
-    slope = _probe_nonzero(probe, t, fx)
+    with _no_overflow("x ± t·d to probe f along a random direction d", "move x"):
+        points = (x + t * d, x - t * d)
+    probe = (_real_output(f(points[0]), "x + t·d", fx.shape), _real_output(f(points[1]), "x - t·d", fx.shape))
+    with _no_overflow(*_QUOTIENT):
+        slope = _probe_nonzero(probe, t, fx)
     if slope > 1e-6:
         raise ValueError(
             f"the complex step gave {what} exactly 0 for every coordinate, but f changes along a "
-            f"random direction (central difference {slope:.2g}); f returns complex values but "
-            + _DISCARDS_IMAG
+            f"random direction (central difference {slope:.2g}); f returns complex values but " + _DISCARDS_IMAG
         )
 
 
@@ -276,8 +297,7 @@ def _prepare(f: Callable, x: object, method: object, h: object) -> tuple[np.ndar
     return arr, fx, method, step
 
 
-def _first_order(f: Callable, x: np.ndarray, fx: np.ndarray, method: str, h: float | None,
-                 what: str) -> np.ndarray:
+def _first_order(f: Callable, x: np.ndarray, fx: np.ndarray, method: str, h: float | None, what: str) -> np.ndarray:
     """Jacobian of ``f`` at ``x`` as a ``(fx.size, x.size)`` float64 array."""
     eps = _eps(x.dtype, fx.dtype)
     if method == "complex":
@@ -295,8 +315,7 @@ def _scalar_only(fx: np.ndarray, name: str) -> None:
         raise ValueError(
             f"{name} needs f to return a real scalar; f(x) has shape {fx.shape}. "
             f"For a vector- or array-valued f use jacobian(f, x), whose result has shape "
-            f"f(x).shape + x.shape"
-            + (" (or return a scalar with .item() or [0])" if fx.size == 1 else "")
+            f"f(x).shape + x.shape" + (" (or return a scalar with .item() or [0])" if fx.size == 1 else "")
         )
 
 
@@ -341,6 +360,9 @@ def jacobian(
     ValueError
         Unknown ``method``, ``h <= 0``, non-finite ``x`` or ``f`` values, or (for
         ``'complex'``) an ``f`` that discards the imaginary part.
+    TypeError
+        If ``f`` is not callable, ``x`` or a value of ``f`` is not real-valued, ``method`` is
+        not a string, or ``h`` is not a real number.
 
     Examples
     --------
@@ -542,6 +564,16 @@ def hvp(
     numpy.ndarray of the shape of ``x``
         dtype of ``x``.
 
+    Raises
+    ------
+    ValueError
+        Unknown ``method``, ``h <= 0``, ``v`` not of the shape of ``x``, non-finite ``x``,
+        ``v`` or gradient values, or (for ``'complex'``) a ``grad_f`` that discards the
+        imaginary part.
+    TypeError
+        If ``grad_f`` is not callable, ``x``, ``v`` or a gradient is not real-valued,
+        ``method`` is not a string, or ``h`` is not a real number.
+
     Examples
     --------
     >>> import numpy as np
@@ -572,29 +604,35 @@ def hvp(
     eps = _eps(arr.dtype)
     if method == "complex":
         t = _COMPLEX_STEP if step is None else step
-        y = arr.astype(np.result_type(arr.dtype, np.complex64)) + 1j * t * vec
+        with _no_overflow("x + itv", "use a smaller h"):
+            y = arr.astype(np.result_type(arr.dtype, np.complex64)) + 1j * t * vec
         with warnings.catch_warnings():
             warnings.simplefilter("error", np.exceptions.ComplexWarning)
             try:
                 g = np.asarray(grad_f(y))
             except np.exceptions.ComplexWarning as exc:
-                raise ValueError("grad_f cast a complex value to real at x + itv "
-                                 f"({exc}): " + _DISCARDS_IMAG) from exc
+                raise ValueError(f"grad_f cast a complex value to real at x + itv ({exc}): " + _DISCARDS_IMAG) from exc
             except TypeError as exc:
-                raise ValueError(f"grad_f failed on the complex input x + itv (TypeError: {exc}); "
-                                 + _REFUSES_COMPLEX) from exc
+                raise ValueError(
+                    f"grad_f failed on the complex input x + itv (TypeError: {exc}); " + _REFUSES_COMPLEX
+                ) from exc
         if g.dtype.kind != "c":
-            raise ValueError(f"grad_f returned a real value (dtype {g.dtype}) for the complex input "
-                             "x + itv: " + _DISCARDS_IMAG)
+            raise ValueError(
+                f"grad_f returned a real value (dtype {g.dtype}) for the complex input x + itv: " + _DISCARDS_IMAG
+            )
         if g.shape != arr.shape:
             raise ValueError(f"grad_f(x + itv) must have the shape of x, {arr.shape}; got shape {g.shape}")
         check_finite(g.real, "the real part of grad_f(x + itv)")
         check_finite(g.imag, "the imaginary part of grad_f(x + itv)")
-        out = g.imag.astype(np.float64) / t
+        with _no_overflow(*_GRAD_QUOTIENT):
+            out = g.imag.astype(np.float64) / t
         if not np.any(out):
             s = eps ** (1 / 3) * max(1.0, float(np.max(np.abs(arr), initial=0.0))) / vmax
-            probe = (real_grad(arr + s * vec, "x + tv"), real_grad(arr - s * vec, "x - tv"))
-            slope = _probe_nonzero(probe, s, probe[0])
+            with _no_overflow("x ± tv to probe grad_f", "move x"):
+                points = (arr + s * vec, arr - s * vec)
+            probe = (real_grad(points[0], "x + tv"), real_grad(points[1], "x - tv"))
+            with _no_overflow(*_GRAD_QUOTIENT):
+                slope = _probe_nonzero(probe, s, probe[0])
             if slope > 1e-6:
                 raise ValueError(
                     "the complex step gave Hv exactly 0, but the gradient changes along v "
@@ -603,9 +641,12 @@ def hvp(
         return out.astype(arr.dtype, copy=False)
 
     t = step if step is not None else eps ** (1 / 3) * max(1.0, float(np.max(np.abs(arr), initial=0.0))) / vmax
-    gp = real_grad(arr + t * vec, f"x + {t:.3g}·v")
-    gm = real_grad(arr - t * vec, f"x - {t:.3g}·v")
-    out = (gp.astype(np.float64) - gm.astype(np.float64)) / (2 * t)
+    with _no_overflow("x ± tv", "use a smaller h"):
+        points = (arr + t * vec, arr - t * vec)
+    gp = real_grad(points[0], f"x + {t:.3g}·v")
+    gm = real_grad(points[1], f"x - {t:.3g}·v")
+    with _no_overflow(*_GRAD_QUOTIENT):
+        out = (gp.astype(np.float64) - gm.astype(np.float64)) / (2 * t)
     return out.astype(arr.dtype, copy=False)
 
 
@@ -639,6 +680,14 @@ def hessian_from_hvp(hvp_fn: Callable[[np.ndarray], np.ndarray], n: int) -> np.n
     numpy.ndarray of shape (n, n)
         float64, exactly symmetric.
 
+    Raises
+    ------
+    TypeError
+        If ``hvp_fn`` is not callable or ``n`` is not an integer.
+    ValueError
+        If ``n < 1`` or larger than numpy can index, or a product is not a finite vector of
+        shape ``(n,)``.
+
     Examples
     --------
     >>> import numpy as np
@@ -649,16 +698,21 @@ def hessian_from_hvp(hvp_fn: Callable[[np.ndarray], np.ndarray], n: int) -> np.n
     """
     if not callable(hvp_fn):
         raise TypeError(f"hvp_fn must be a callable v -> Hv; got {type(hvp_fn).__name__}")
-    n = check_int(n, "n", 1)
+    n = _check_size(n, "n")
     H = np.empty((n, n))
     for k in range(n):
         e = np.zeros(n)
         e[k] = 1.0
         H[:, k] = _checked_product(hvp_fn, e, n, f"e_{k}")
-    return (H + H.T) / 2
+    with _no_overflow("(H + Hᵀ)/2 from the products of hvp_fn", "scale hvp_fn down"):
+        return (H + H.T) / 2
 
 
 _WHICH = ("LM", "LA", "SA")
+_LANCZOS = (
+    "the Lanczos vectors from the products of hvp_fn",
+    "scale hvp_fn down (c·H has the eigenvalues of H times c)",
+)
 
 
 def _wanted(theta: np.ndarray, which: str, k: int) -> np.ndarray:
@@ -711,8 +765,8 @@ def top_eigenvalues(
         Most products to use; default ``n``. A warning says when it was not enough.
     tol : float, default 1e-8
         Relative residual at which a Ritz pair counts as converged.
-    seed : int or numpy.random.Generator, default 0
-        For the random starting vector.
+    seed : int, numpy.random.Generator or None, default 0
+        For the random starting vector; ``None`` draws fresh entropy. A generator is advanced.
 
     Returns
     -------
@@ -722,6 +776,16 @@ def top_eigenvalues(
     eigenvectors : numpy.ndarray of shape (n, k)
         Unit columns, ``eigenvectors[:, i]`` for ``eigenvalues[i]``, sign chosen so that the
         entry of largest magnitude is positive.
+
+    Raises
+    ------
+    TypeError
+        If ``hvp_fn`` is not callable, ``n``, ``k`` or ``iters`` is not an integer, ``tol`` is
+        not a real number, or ``seed`` is not None, an integer or a Generator.
+    ValueError
+        If ``n < 1`` or larger than numpy can index, ``k`` is not in ``[1, n]``, ``iters < k``,
+        ``which`` is unknown, ``tol`` is not a finite number > 0, ``seed < 0``, or a product is
+        not a finite vector of shape ``(n,)``.
 
     Examples
     --------
@@ -735,13 +799,13 @@ def top_eigenvalues(
     """
     if not callable(hvp_fn):
         raise TypeError(f"hvp_fn must be a callable v -> Hv; got {type(hvp_fn).__name__}")
-    n = check_int(n, "n", 1)
+    n = _check_size(n, "n")
     k = check_int(k, "k", 1, n)
     if not isinstance(which, str) or which not in _WHICH:
         raise ValueError(f"which must be one of 'LM', 'LA', 'SA'; got {which!r}")
     m_max = n if iters is None else check_int(iters, "iters", k)
     tol = check_positive(tol, "tol")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(check_int(seed, "seed", 0))
+    rng = as_generator(seed, "seed")
 
     Q = np.zeros((min(m_max, n), n))
     alpha = np.zeros(Q.shape[0])
@@ -753,30 +817,31 @@ def top_eigenvalues(
     theta = S = idx = None
     for j in range(Q.shape[0]):
         w = _checked_product(hvp_fn, Q[j], n, f"q_{j}")
-        alpha[j] = Q[j] @ w
-        for _ in range(2):  # full reorthogonalization, twice is enough
-            w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)
-        beta[j] = np.linalg.norm(w)
-        m = j + 1
-        scale = max(np.max(np.abs(alpha[:m])), np.max(beta[:m]), np.finfo(float).tiny)
-        breakdown = beta[j] <= 1e-12 * scale
-        if m >= k and (m % 5 == 0 or m == Q.shape[0] or breakdown):
-            T = np.diag(alpha[:m]) + np.diag(beta[: m - 1], 1) + np.diag(beta[: m - 1], -1)
-            theta, S = np.linalg.eigh(T)
-            idx = _wanted(theta, which, k)
-            residual = np.abs(beta[j] * S[-1, idx])
-            if m == n or np.all(residual <= tol * max(np.max(np.abs(theta)), np.finfo(float).tiny)):
-                converged = m == n or not breakdown
-                if converged:
-                    break
-        if m == Q.shape[0]:
-            break
-        if breakdown:  # invariant subspace found: continue from a fresh orthogonal vector
-            beta[j] = 0.0
-            w = rng.standard_normal(n)
-            for _ in range(2):
+        with _no_overflow(*_LANCZOS):
+            alpha[j] = Q[j] @ w
+            for _ in range(2):  # full reorthogonalization, twice is enough
                 w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)
-        Q[j + 1] = w / np.linalg.norm(w)
+            beta[j] = np.linalg.norm(w)
+            m = j + 1
+            scale = max(np.max(np.abs(alpha[:m])), np.max(beta[:m]), np.finfo(float).tiny)
+            breakdown = beta[j] <= 1e-12 * scale
+            if m >= k and (m % 5 == 0 or m == Q.shape[0] or breakdown):
+                T = np.diag(alpha[:m]) + np.diag(beta[: m - 1], 1) + np.diag(beta[: m - 1], -1)
+                theta, S = np.linalg.eigh(T)
+                idx = _wanted(theta, which, k)
+                residual = np.abs(beta[j] * S[-1, idx])
+                if m == n or np.all(residual <= tol * max(np.max(np.abs(theta)), np.finfo(float).tiny)):
+                    converged = m == n or not breakdown
+                    if converged:
+                        break
+            if m == Q.shape[0]:
+                break
+            if breakdown:  # invariant subspace found: continue from a fresh orthogonal vector
+                beta[j] = 0.0
+                w = rng.standard_normal(n)
+                for _ in range(2):
+                    w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)
+            Q[j + 1] = w / np.linalg.norm(w)
     if theta is None or S is None or idx is None or S.shape[0] != m:
         T = np.diag(alpha[:m]) + np.diag(beta[: m - 1], 1) + np.diag(beta[: m - 1], -1)
         theta, S = np.linalg.eigh(T)
@@ -850,7 +915,7 @@ def gradient_check(
     grad_f : callable
         Its claimed gradient, returning an array of ``x``'s shape.
     x : array_like of any shape
-        The point, finite.
+        The point, finite, with at least one coordinate.
     method : {'central', 'forward', 'complex'}
         For the numeric gradient.
     h : float, optional
@@ -862,6 +927,16 @@ def gradient_check(
     -------
     GradientCheck
         ``(max_rel_error, index, analytic, numeric)``.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is empty (there is no coordinate to compare), ``grad_f(x)`` does not have the
+        shape of ``x``, ``floor`` is not a finite number > 0, and for the reasons listed in
+        :func:`gradient`.
+    TypeError
+        If ``f`` or ``grad_f`` is not callable, ``x`` is not real-valued, or ``floor`` is not
+        a real number.
 
     Examples
     --------
@@ -877,6 +952,7 @@ def gradient_check(
     if not callable(grad_f):
         raise TypeError(f"grad_f must be a callable returning the gradient; got {type(grad_f).__name__}")
     arr = as_float_array(x, "x")
+    check_nonempty(arr, "x", "at least one coordinate to check")
     delta = float(np.finfo(arr.dtype).tiny) if floor is None else check_positive(floor, "floor")
     numeric = gradient(f, arr, method=method, h=h)
     analytic = as_float_array(grad_f(arr.copy()), "grad_f(x)", finite=False)
@@ -885,9 +961,8 @@ def gradient_check(
     check_finite(analytic, "grad_f(x)")
     a = analytic.astype(np.float64)
     b = numeric.astype(np.float64)
-    denom = np.maximum(np.maximum(np.abs(a), np.abs(b)), delta)
-    rel = np.abs(a - b) / denom
-    if rel.size == 0:
-        return GradientCheck(0.0, (), math.nan, math.nan)
+    with _no_overflow("the relative error of grad_f(x)", "scale f down"):
+        denom = np.maximum(np.maximum(np.abs(a), np.abs(b)), delta)
+        rel = np.abs(a - b) / denom
     flat = int(np.argmax(rel))
     return GradientCheck(float(rel.flat[flat]), _index(flat, arr.shape), float(a.flat[flat]), float(b.flat[flat]))

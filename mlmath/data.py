@@ -1,7 +1,7 @@
 r"""Data helpers: one-hot labels, Keras's validation split, and small synthetic data sets.
 
-Used in chapters 4, 5, 7, 8 and 9. The generators take a ``seed`` (an int, or ``None`` for fresh entropy) and
-never touch numpy's global random state.
+Used in chapters 4, 5, 7, 8 and 9. The generators take a ``seed`` (an int, a ``numpy.random.Generator``, or
+``None`` for fresh entropy) and never touch numpy's global random state.
 """
 
 from __future__ import annotations
@@ -10,17 +10,42 @@ import math
 
 import numpy as np
 
-from mlmath._validation import check_in_range, check_int
+from mlmath._validation import as_float_array, as_generator, check_dtype, check_in_range
+from mlmath.linalg import _MAX_SIZE, _check_size, _no_overflow
 
 __all__ = ["blobs", "random_classification", "spirals", "to_categorical", "train_validation_split"]
 
 
+def _as_real_array(values: object, name: str) -> np.ndarray:
+    """``values`` as an array in its own dtype (no copy of an array), refused unless real and finite."""
+    as_float_array(values, name)  # raises for ragged, non-numeric, complex and non-finite values
+    return np.asarray(values)
 
 
-def _rng(seed: object) -> np.random.Generator:
-    if seed is None:
-        return np.random.default_rng()
-    return np.random.default_rng(check_int(seed, "seed", 0))
+def _as_labels(y: object, num_classes: object) -> tuple[np.ndarray, int]:
+    """Class labels as int64 and the number of classes, each label checked before any cast."""
+    arr = _as_real_array(y, "y")
+    if arr.ndim > 1 and arr.shape[-1] == 1:
+        arr = arr.reshape(arr.shape[:-1])
+    if arr.dtype.kind == "f":
+        fractional = np.flatnonzero(arr != np.round(arr))
+        if fractional.size:
+            value = float(arr.reshape(-1)[fractional[0]])
+            raise ValueError(f"y must hold integer class labels; got {value!r} at flat index {int(fractional[0])}")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"y must hold class labels >= 0; got {arr.min().item()!r}")
+    largest = arr.max().item() if arr.size else None
+    if num_classes is None:
+        if largest is None:
+            raise ValueError("y is empty: pass num_classes to say how many classes there are")
+        if int(largest) >= _MAX_SIZE:
+            raise ValueError(f"y holds the label {largest!r}; class labels must be below {_MAX_SIZE}")
+        n = int(largest) + 1
+    else:
+        n = _check_size(num_classes, "num_classes")
+        if largest is not None and int(largest) >= n:
+            raise ValueError(f"y holds the label {largest!r}, but num_classes={n} allows labels 0 to {n - 1}")
+    return arr.astype(np.int64), n
 
 
 def to_categorical(y: np.ndarray, num_classes: int | None = None, dtype: object = np.float64) -> np.ndarray:
@@ -44,6 +69,15 @@ def to_categorical(y: np.ndarray, num_classes: int | None = None, dtype: object 
     -------
     numpy.ndarray of shape y.shape + (num_classes,)
 
+    Raises
+    ------
+    TypeError
+        If ``y`` is not an array of real numbers, ``num_classes`` is not an integer, or
+        ``dtype`` is not float32 or float64.
+    ValueError
+        If a label is NaN, infinite, fractional, negative or not below ``num_classes``,
+        ``num_classes < 1``, or ``y`` is empty and ``num_classes`` is not given.
+
     Examples
     --------
     >>> to_categorical([0, 2, 1], 3)
@@ -51,34 +85,8 @@ def to_categorical(y: np.ndarray, num_classes: int | None = None, dtype: object 
            [0., 0., 1.],
            [0., 1., 0.]])
     """
-    arr = np.asarray(y)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"y must hold integer class labels; got dtype {arr.dtype}")
-    if arr.ndim > 1 and arr.shape[-1] == 1:
-        arr = arr.reshape(arr.shape[:-1])
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)):
-            raise ValueError("y must hold integer class labels; got NaN or infinity")
-        fractional = np.flatnonzero(arr != np.round(arr))
-        if fractional.size:
-            value = float(arr.reshape(-1)[fractional[0]])
-            raise ValueError(f"y must hold integer class labels; got {value!r} at flat index {int(fractional[0])}")
-    labels = arr.astype(np.int64)
-    if labels.size and labels.min() < 0:
-        raise ValueError(f"y must hold class labels >= 0; got {int(labels.min())}")
-    if num_classes is None:
-        if labels.size == 0:
-            raise ValueError("y is empty: pass num_classes to say how many classes there are")
-        n = int(labels.max()) + 1
-    else:
-        n = check_int(num_classes, "num_classes", 1)
-        if labels.size and labels.max() >= n:
-            raise ValueError(
-                f"y holds the label {int(labels.max())}, but num_classes={n} allows labels 0 to {n - 1}"
-            )
-    dt = np.dtype(dtype)  # type: ignore[call-overload]
-    if dt not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32 or float64; got {dt}")
+    dt = check_dtype(dtype, "dtype")
+    labels, n = _as_labels(y, num_classes)
     out = np.zeros((labels.size, n), dtype=dt)
     out[np.arange(labels.size), labels.reshape(-1)] = 1
     return out.reshape((*labels.shape, n))
@@ -96,7 +104,9 @@ def train_validation_split(
     Parameters
     ----------
     X : numpy.ndarray of shape (m, ...)
+        Real and finite.
     Y : numpy.ndarray of shape (m, ...)
+        Real and finite.
     validation_split : float in (0, 1)
 
     Returns
@@ -106,8 +116,11 @@ def train_validation_split(
 
     Raises
     ------
+    TypeError
+        If ``X`` or ``Y`` is not an array of real numbers, or the fraction is not a number.
     ValueError
-        If the row counts differ, the fraction is outside (0, 1), or either part would be empty.
+        If ``X`` or ``Y`` is a scalar or holds NaN or infinity, the row counts differ, the
+        fraction is outside (0, 1), or either part would be empty.
 
     Examples
     --------
@@ -116,7 +129,7 @@ def train_validation_split(
     >>> Y_train, Y_val
     (array([0, 1, 2]), array([3, 4]))
     """
-    X, Y = np.asarray(X), np.asarray(Y)
+    X, Y = _as_real_array(X, "X"), _as_real_array(Y, "Y")
     if X.ndim == 0 or Y.ndim == 0:
         raise ValueError("X and Y must be arrays with one row per sample")
     if X.shape[0] != Y.shape[0]:
@@ -146,13 +159,20 @@ def random_classification(
     Parameters
     ----------
     num_samples, num_features, num_classes : int
-    seed : int or None, default 0
-        ``None`` draws fresh entropy.
+    seed : int, numpy.random.Generator or None, default 0
+        ``None`` draws fresh entropy; a generator is advanced.
 
     Returns
     -------
     X : numpy.ndarray of shape (num_samples, num_features), float64
     Y : numpy.ndarray of shape (num_samples, num_classes), one-hot float64
+
+    Raises
+    ------
+    TypeError
+        If a count is not an integer, or ``seed`` is not None, an integer or a Generator.
+    ValueError
+        If a count is below its minimum or larger than numpy can index, or ``seed < 0``.
 
     Examples
     --------
@@ -160,10 +180,10 @@ def random_classification(
     >>> X.shape, Y.shape, Y.sum(axis=1)
     ((4, 2), (4, 3), array([1., 1., 1., 1.]))
     """
-    m = check_int(num_samples, "num_samples", 1)
-    f = check_int(num_features, "num_features", 1)
-    k = check_int(num_classes, "num_classes", 1)
-    rng = _rng(seed)
+    m = _check_size(num_samples, "num_samples")
+    f = _check_size(num_features, "num_features")
+    k = _check_size(num_classes, "num_classes")
+    rng = as_generator(seed, "seed")
     X = rng.random((m, f))
     return X, to_categorical(rng.integers(k, size=m), k)
 
@@ -185,7 +205,7 @@ def spirals(
     num_classes : int, default 3
     noise : float >= 0, default 0.2
         Standard deviation of the angle noise, in radians.
-    seed : int or None, default 0
+    seed : int, numpy.random.Generator or None, default 0
 
     Returns
     -------
@@ -193,19 +213,29 @@ def spirals(
     y : numpy.ndarray of shape (n_per_class * num_classes,), int64 labels
         Use :func:`to_categorical` for one-hot targets.
 
+    Raises
+    ------
+    TypeError
+        If a count is not an integer, ``noise`` is not a real number, or ``seed`` is not None,
+        an integer or a Generator.
+    ValueError
+        If a count is below its minimum or larger than numpy can index, ``noise`` is negative or
+        not finite, or ``seed < 0``.
+
     Examples
     --------
     >>> X, y = spirals(n_per_class=50, seed=0)
     >>> X.shape, np.bincount(y)
     ((150, 2), array([50, 50, 50]))
     """
-    n = check_int(n_per_class, "n_per_class", 1)
-    k = check_int(num_classes, "num_classes", 1)
+    n = _check_size(n_per_class, "n_per_class")
+    k = _check_size(num_classes, "num_classes")
     sigma = check_in_range(noise, "noise", 0.0, math.inf)
-    rng = _rng(seed)
+    rng = as_generator(seed, "seed")
     y = np.repeat(np.arange(k), n)
     r = np.tile(np.linspace(0.0, 1.0, n), k)
-    phi = 2 * np.pi * y / k + 4 * r + sigma * rng.standard_normal(n * k)
+    with _no_overflow("the angles with this noise", "use a smaller noise"):
+        phi = 2 * np.pi * y / k + 4 * r + sigma * rng.standard_normal(n * k)
     X = np.column_stack([r * np.sin(phi), r * np.cos(phi)])
     order = rng.permutation(n * k)
     return X[order], y[order]
@@ -231,12 +261,21 @@ def blobs(
     num_classes : int, default 3
     num_features : int >= 2, default 2
     cluster_std : float >= 0, default 1.0
-    seed : int or None, default 0
+    seed : int, numpy.random.Generator or None, default 0
 
     Returns
     -------
     X : numpy.ndarray of shape (n_per_class * num_classes, num_features), float64
     y : numpy.ndarray of shape (n_per_class * num_classes,), int64 labels
+
+    Raises
+    ------
+    TypeError
+        If a count is not an integer, ``cluster_std`` is not a real number, or ``seed`` is not None,
+        an integer or a Generator.
+    ValueError
+        If a count is below its minimum or larger than numpy can index, ``cluster_std`` is negative or
+        not finite, or ``seed < 0``.
 
     Examples
     --------
@@ -244,15 +283,16 @@ def blobs(
     >>> X.shape, np.bincount(y)
     ((80, 2), array([20, 20, 20, 20]))
     """
-    n = check_int(n_per_class, "n_per_class", 1)
-    k = check_int(num_classes, "num_classes", 1)
-    f = check_int(num_features, "num_features", 2)
+    n = _check_size(n_per_class, "n_per_class")
+    k = _check_size(num_classes, "num_classes")
+    f = _check_size(num_features, "num_features", 2)
     sigma = check_in_range(cluster_std, "cluster_std", 0.0, math.inf)
-    rng = _rng(seed)
+    rng = as_generator(seed, "seed")
     angles = 2 * np.pi * np.arange(k) / k
     centers = np.zeros((k, f))
     centers[:, 0], centers[:, 1] = 3 * np.cos(angles), 3 * np.sin(angles)
     y = np.repeat(np.arange(k), n)
-    X = centers[y] + sigma * rng.standard_normal((n * k, f))
+    with _no_overflow("the points with this cluster_std", "use a smaller cluster_std"):
+        X = centers[y] + sigma * rng.standard_normal((n * k, f))
     order = rng.permutation(n * k)
     return X[order], y[order]

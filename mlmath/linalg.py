@@ -8,6 +8,9 @@ sample per row, so the batched map is :math:`Z = XW^\top + \mathbf{1}b^\top`, of
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import numpy as np
@@ -56,6 +59,45 @@ def _as_input(x: object, W: np.ndarray, name: str = "x") -> np.ndarray:
     return arr
 
 
+_MAX_SIZE = int(np.iinfo(np.intp).max)  # the most entries numpy can index along one axis
+
+
+def _check_size(value: object, name: str, low: int = 1) -> int:
+    """Return ``value`` as an ``int`` that can size an array: an integer from ``low`` to ``_MAX_SIZE``."""
+    out = check_int(value, name, low)
+    if out > _MAX_SIZE:
+        raise ValueError(f"{name} must be at most {_MAX_SIZE}, the largest size numpy can index; got {out}")
+    return out
+
+
+@contextmanager
+def _no_overflow(what: str, fix: str = "scale the inputs down") -> Iterator[None]:
+    """Raise ``ValueError`` if arithmetic in the block overflows, instead of numpy's warning and an infinity."""
+    with np.errstate(over="raise"):
+        try:
+            yield
+        except FloatingPointError as exc:
+            raise ValueError(f"computing {what} overflows the floating-point range ({exc}); {fix}") from None
+
+
+def _as_shape(shape: object, name: str, ndim: int | None = None) -> tuple[int, ...]:
+    """Return ``shape`` as a tuple of array sizes (an int ``n`` stands for ``(n,)``), of ``ndim`` sizes if given."""
+    if isinstance(shape, np.ndarray):
+        raise TypeError(f"{name} must be a shape (a tuple of ints); got an array. Pass arr.shape instead")
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (int(shape),)
+    if not isinstance(shape, Sequence) or isinstance(shape, str):
+        raise TypeError(f"{name} must be a shape (a tuple of ints); got {type(shape).__name__} {shape!r}")
+    if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in shape):
+        raise TypeError(f"{name} must hold integer sizes; got {shape!r}")
+    sizes = tuple(int(n) for n in shape)
+    if min(sizes, default=0) < 0:
+        raise ValueError(f"{name} must hold sizes >= 0; got {sizes!r}")
+    if max(sizes, default=0) > _MAX_SIZE:
+        raise ValueError(f"{name} must hold sizes <= {_MAX_SIZE}, the largest numpy can index; got {sizes!r}")
+    if ndim is not None and len(sizes) != ndim:
+        raise ValueError(f"{name} must hold {ndim} sizes; got {sizes!r}")
+    return sizes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,8 +134,8 @@ def affine(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     Raises
     ------
     ValueError
-        If the shapes do not fit together, ``x`` is not 1-D or 2-D, or an input holds NaN or
-        infinity.
+        If the shapes do not fit together, ``x`` is not 1-D or 2-D, an input holds NaN or
+        infinity, or the result overflows.
     TypeError
         If an input is not real-valued.
 
@@ -124,7 +166,8 @@ def affine(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
             f"got shape {b_.shape}.{hint}"
         )
     dtype = np.result_type(x_, W_, b_)
-    z = W_ @ x_ + b_ if x_.ndim == 1 else x_ @ W_.T + b_
+    with _no_overflow("Wx + b for these x, W and b"):
+        z = W_ @ x_ + b_ if x_.ndim == 1 else x_ @ W_.T + b_
     return z.astype(dtype, copy=False)
 
 
@@ -169,7 +212,10 @@ def affine_backward(dZ: np.ndarray, X: np.ndarray, W: np.ndarray) -> tuple[np.nd
     Raises
     ------
     ValueError
-        If the shapes do not fit together or an input holds NaN or infinity.
+        If the shapes do not fit together, an input holds NaN or infinity, or a gradient
+        overflows.
+    TypeError
+        If an input is not real-valued.
 
     Examples
     --------
@@ -201,14 +247,15 @@ def affine_backward(dZ: np.ndarray, X: np.ndarray, W: np.ndarray) -> tuple[np.nd
             f"shape {W_.shape} = (n_out, n_in); got shape {dZ_.shape}"
         )
     dtype = np.result_type(dZ_, X_, W_)
-    if X_.ndim == 1:
-        dX = W_.T @ dZ_
-        dW = np.outer(dZ_, X_)
-        db = dZ_.copy()
-    else:
-        dX = dZ_ @ W_
-        dW = dZ_.T @ X_
-        db = dZ_.sum(axis=0)
+    with _no_overflow("the gradients for these dZ, X and W"):
+        if X_.ndim == 1:
+            dX = W_.T @ dZ_
+            dW = np.outer(dZ_, X_)
+            db = dZ_.copy()
+        else:
+            dX = dZ_ @ W_
+            dW = dZ_.T @ X_
+            db = dZ_.sum(axis=0)
     return dX.astype(dtype, copy=False), dW.astype(dtype, copy=False), db.astype(dtype, copy=False)
 
 
@@ -417,8 +464,11 @@ def unvec(v: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
     Raises
     ------
+    TypeError
+        If ``shape`` is not a pair of integers, or ``v`` is not real-valued.
     ValueError
-        If ``v`` is not 1-D or its length is not ``m * n``.
+        If ``shape`` holds a negative size, ``v`` is not 1-D, its length is not ``m * n``, or it
+        holds NaN or infinity.
 
     Examples
     --------
@@ -426,8 +476,8 @@ def unvec(v: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     array([[1., 2.],
            [3., 4.]])
     """
+    m, n = _as_shape(shape, "shape", ndim=2)
     arr = as_float_array(v, "v", ndim=1, shape_hint="(m * n,)")
-    m, n = shape
     if arr.size != m * n:
         raise ValueError(f"v must have {m} * {n} = {m * n} entries to fill shape {shape}; got {arr.size}")
     return arr.reshape((m, n), order="F")

@@ -1416,5 +1416,3 @@ def get(identifier: str | Optimizer) -> Optimizer:
     if isinstance(identifier, Optimizer):
         return identifier
     return lookup(_OPTIMIZERS, identifier, "optimizer", "an Optimizer instance such as Adam()")()
-
-

@@ -12,7 +12,6 @@ named axes ``contract("batch in, out in -> batch out", X, W)``.
 
 from __future__ import annotations
 
-import numbers
 import re
 import string
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mlmath._validation import as_float_array
-from mlmath.linalg import unvec, vec
+from mlmath.linalg import _as_shape, _no_overflow, unvec, vec
 
 __all__ = [
     "batched_matmul",
@@ -47,8 +46,7 @@ def _parse_spec(spec: object) -> tuple[list[list[str]], list[str]]:
         raise TypeError(f"spec must be a string such as {_EXAMPLE_SPEC}; got {type(spec).__name__}")
     if spec.count("->") != 1:
         raise ValueError(
-            f"spec must contain exactly one '->' between the inputs and the output, "
-            f"e.g. {_EXAMPLE_SPEC}; got {spec!r}"
+            f"spec must contain exactly one '->' between the inputs and the output, e.g. {_EXAMPLE_SPEC}; got {spec!r}"
         )
     left, right = spec.split("->")
     inputs = [term.split() for term in left.split(",")]
@@ -59,8 +57,7 @@ def _parse_spec(spec: object) -> tuple[list[list[str]], list[str]]:
         if not _AXIS_NAME.match(axis):
             hint = " ('...' is not supported: name every axis)" if "." in axis else ""
             raise ValueError(
-                f"axis names in spec must be identifiers separated by spaces{hint}; "
-                f"got {axis!r} in {spec!r}"
+                f"axis names in spec must be identifiers separated by spaces{hint}; got {axis!r} in {spec!r}"
             )
     seen_in = {a for term in inputs for a in term}
     for axis in output:
@@ -110,12 +107,17 @@ def einsum_subscripts(spec: str) -> str:
     return left + "->" + "".join(letter[a] for a in output)
 
 
-def _operand_names(names: Sequence[str] | None, count: int, what: str = "operand") -> list[str]:
+def _operand_names(names: object, count: int, what: str = "operand") -> list[str]:
     if names is None:
         return [f"{what} {i + 1}" for i in range(count)]
+    expected = f"names must be a sequence of {count} strings, one per {what}"
+    if not isinstance(names, Sequence):
+        raise TypeError(f"{expected}; got {type(names).__name__} {names!r}")
     if isinstance(names, str) or len(names) != count:
-        raise ValueError(f"names must be a sequence of {count} strings, one per {what}; got {names!r}")
-    return [str(n) for n in names]
+        raise ValueError(f"{expected}; got {names!r}")
+    if not all(isinstance(n, str) for n in names):
+        raise TypeError(f"{expected}; got {names!r}")
+    return list(names)
 
 
 def contract(spec: str, *operands: np.ndarray, names: Sequence[str] | None = None) -> np.ndarray:
@@ -152,7 +154,11 @@ def contract(spec: str, *operands: np.ndarray, names: Sequence[str] | None = Non
     ValueError
         If ``spec`` is malformed, names a different number of operands or axes than given,
         or if an axis has different sizes in two places; the message names the axis, both
-        operands and their shapes.
+        operands and their shapes. Also if an operand holds NaN or infinity, ``names`` has
+        the wrong length, or the result overflows.
+    TypeError
+        If ``spec`` is not a string, an operand is not real-valued, or ``names`` is not a
+        sequence of strings.
 
     See Also
     --------
@@ -172,17 +178,14 @@ def contract(spec: str, *operands: np.ndarray, names: Sequence[str] | None = Non
     """
     inputs, _ = _parse_spec(spec)
     if len(inputs) != len(operands):
-        raise ValueError(
-            f"spec {spec!r} names {len(inputs)} operand(s) before '->' but {len(operands)} were given"
-        )
+        raise ValueError(f"spec {spec!r} names {len(inputs)} operand(s) before '->' but {len(operands)} were given")
     labels = _operand_names(names, len(operands))
     arrays = [as_float_array(op, label) for op, label in zip(operands, labels, strict=True)]
     first: dict[str, tuple[int, str, tuple[int, ...]]] = {}
     for term, arr, label in zip(inputs, arrays, labels, strict=True):
         if len(term) != arr.ndim:
             raise ValueError(
-                f"{label} has {arr.ndim} axes (shape {arr.shape}) but spec names {len(term)} "
-                f"for it: {' '.join(term)!r}"
+                f"{label} has {arr.ndim} axes (shape {arr.shape}) but spec names {len(term)} for it: {' '.join(term)!r}"
             )
         for axis, size in zip(term, arr.shape, strict=True):
             if axis not in first:
@@ -193,15 +196,15 @@ def contract(spec: str, *operands: np.ndarray, names: Sequence[str] | None = Non
                 where = (
                     f"twice in {label} (shape {shape0}) with sizes {size0} and {size}"
                     if label0 == label
-                    else f"size {size0} in {label0} (shape {shape0}) but size {size} in {label} "
-                    f"(shape {arr.shape})"
+                    else f"size {size0} in {label0} (shape {shape0}) but size {size} in {label} (shape {arr.shape})"
                 )
                 raise ValueError(
                     f"axis {axis!r} has {where}; a shared axis must have the same size everywhere "
                     f"it appears (spec {spec!r})"
                 )
     subscripts = einsum_subscripts(spec)
-    return np.einsum(subscripts, *arrays, optimize=len(arrays) > 1)
+    with _no_overflow(f"the contraction of {', '.join(labels)}"):
+        return np.einsum(subscripts, *arrays, optimize=len(arrays) > 1)
 
 
 # ---------------------------------------------------------------------------
@@ -235,7 +238,10 @@ def batched_matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     ------
     ValueError
         If an operand is not 2-D or 3-D, both are 2-D, the batch sizes differ, or the
-        inner sizes ``k`` differ; the message names both shapes.
+        inner sizes ``k`` differ; the message names both shapes. Also if an operand holds NaN
+        or infinity, or the product overflows.
+    TypeError
+        If an operand is not real-valued.
 
     Examples
     --------
@@ -276,7 +282,8 @@ def batched_matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
             f"the inner sizes must agree: A's last axis k={A.shape[-1]} must equal B's "
             f"second-to-last axis k={B.shape[-2]}; got A.shape={A.shape} and B.shape={B.shape}"
         )
-    return np.matmul(A, B)
+    with _no_overflow("A @ B for these A and B"):
+        return np.matmul(A, B)
 
 
 def outer(u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -301,7 +308,10 @@ def outer(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     Raises
     ------
     ValueError
-        If ``u`` and ``v`` are not both 1-D or both 2-D with the same batch size.
+        If ``u`` and ``v`` are not both 1-D or both 2-D with the same batch size, hold NaN or
+        infinity, or their product overflows.
+    TypeError
+        If ``u`` or ``v`` is not real-valued.
 
     Examples
     --------
@@ -323,29 +333,13 @@ def outer(u: np.ndarray, v: np.ndarray) -> np.ndarray:
             f"u and v must have the same batch size; got u.shape={u.shape} (batch {u.shape[0]}) "
             f"and v.shape={v.shape} (batch {v.shape[0]}). outer does not broadcast the batch axis"
         )
-    return u[..., :, None] * v[..., None, :]
+    with _no_overflow("the outer product of u and v"):
+        return u[..., :, None] * v[..., None, :]
 
 
 # ---------------------------------------------------------------------------
 # Broadcasting made explicit
 # ---------------------------------------------------------------------------
-
-
-def _as_shape(shape: object, label: str) -> tuple[int, ...]:
-    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
-        shape = (shape,)
-    if isinstance(shape, np.ndarray):
-        raise TypeError(f"{label} must be a shape (a tuple of ints); got an array. Pass arr.shape instead")
-    if not isinstance(shape, Sequence) or isinstance(shape, str):
-        raise TypeError(f"{label} must be a shape (a tuple of ints); got {type(shape).__name__} {shape!r}")
-    out = []
-    for n in shape:
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-            raise TypeError(f"{label} must hold integer sizes; got {shape!r}")
-        if n < 0:
-            raise ValueError(f"{label} must hold sizes >= 0; got {tuple(shape)!r}")
-        out.append(int(n))
-    return tuple(out)
 
 
 def _aligned(shapes: list[tuple[int, ...]]) -> tuple[int, list[list[int | None]]]:
@@ -400,8 +394,10 @@ def broadcast_shape(
         If two sizes at an axis differ and neither is 1 (the message names the axis,
         counted from the right, and each operand's size there), or if the result differs
         from ``expected`` (the message says which operand was stretched along which axis).
+        Also if a size is negative or larger than numpy can index, or ``names`` has the wrong
+        length.
     TypeError
-        If a shape is not a sequence of integers.
+        If a shape is not a sequence of integers, or ``names`` is not a sequence of strings.
 
     See Also
     --------
@@ -430,9 +426,7 @@ def broadcast_shape(
         column = [row[j] for row in rows]
         size = _axis_result(column)
         if size is None:
-            present = ", ".join(
-                f"{n} ({label})" for n, label in zip(column, labels, strict=True) if n is not None
-            )
+            present = ", ".join(f"{n} ({label})" for n, label in zip(column, labels, strict=True) if n is not None)
             conflicts.append(f"at axis {j - ndim} (counted from the right) the sizes are {present}")
         else:
             result.append(size)
@@ -483,6 +477,13 @@ def explain_broadcast(*shapes: Sequence[int] | int, names: Sequence[str] | None 
     str
         A table with one row per operand and one column per axis, then the rule for each axis.
 
+    Raises
+    ------
+    TypeError
+        If a shape is not a sequence of integers, or ``names`` is not a sequence of strings.
+    ValueError
+        If a size is negative or larger than numpy can index, or ``names`` has the wrong length.
+
     Examples
     --------
     >>> print(explain_broadcast((5,), (5, 1), names=("y_pred", "y")))
@@ -507,21 +508,15 @@ def explain_broadcast(*shapes: Sequence[int] | int, names: Sequence[str] | None 
     widths = [max(len(line[c]) for line in table) for c in range(len(header))]
     lines = []
     for line in table:
-        cells = [line[0].ljust(widths[0])] + [
-            cell.rjust(w) for cell, w in zip(line[1:], widths[1:], strict=True)
-        ]
+        cells = [line[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(line[1:], widths[1:], strict=True)]
         lines.append("  ".join(cells).rstrip())
     for j, r in enumerate(results):
         column = [row[j] for row in rows]
-        sizes = ", ".join(
-            f"{label} {'(1)' if n is None else n}" for label, n in zip(labels, column, strict=True)
-        )
+        sizes = ", ".join(f"{label} {'(1)' if n is None else n}" for label, n in zip(labels, column, strict=True))
         if r is None:
             verdict = "error: sizes differ and neither is 1"
         else:
-            stretched = [
-                label for label, n in zip(labels, column, strict=True) if (1 if n is None else n) != r
-            ]
+            stretched = [label for label, n in zip(labels, column, strict=True) if (1 if n is None else n) != r]
             verdict = f"{r}; stretched: {', '.join(stretched)}" if stretched else f"{r}"
         lines.append(f"axis {j - ndim}: {sizes} -> {verdict}")
     return "\n".join(lines)
@@ -557,7 +552,10 @@ def kron_vec_product(A: np.ndarray, B: np.ndarray, X: np.ndarray) -> np.ndarray:
     Raises
     ------
     ValueError
-        If the shapes do not chain as ``(m, p) (p, q) (q, n)``.
+        If the shapes do not chain as ``(m, p) (p, q) (q, n)``, an input holds NaN or
+        infinity, or the product overflows.
+    TypeError
+        If an input is not real-valued.
 
     See Also
     --------
@@ -592,4 +590,5 @@ def kron_vec_product(A: np.ndarray, B: np.ndarray, X: np.ndarray) -> np.ndarray:
             )
     else:
         raise ValueError(f"X must be a 2-D matrix (p, q) or its 1-D vec (p * q,); got shape {X.shape}")
-    return vec(A @ X @ B)
+    with _no_overflow("A X B for these A, X and B"):
+        return vec(A @ X @ B)

@@ -339,8 +339,9 @@ def test_complex_step_is_exact_at_tiny_steps() -> None:
 def test_stationary_point_with_complex_step_gives_zero() -> None:
     # the complex step gives exactly 0 here; that is a true zero gradient, not an error
     np.testing.assert_array_equal(gradient(lambda v: v @ v, np.zeros(3), method="complex"), np.zeros(3))
-    np.testing.assert_allclose(hessian(lambda v: v @ v, np.zeros(3), method="complex"), 2 * np.eye(3),
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        hessian(lambda v: v @ v, np.zeros(3), method="complex"), 2 * np.eye(3), rtol=0, atol=1e-12
+    )
 
 
 def test_x_is_not_modified(rng: np.random.Generator) -> None:
@@ -524,6 +525,11 @@ def test_gradient_check_floor_treats_zero_gradients_absolutely() -> None:
     assert gradient_check(lambda v: np.sum(np.sin(v)), np.cos, x, floor=1e-8).max_rel_error < 1e-8
 
 
+def test_gradient_check_refuses_an_empty_point() -> None:
+    with pytest.raises(ValueError, match=r"x must hold at least one coordinate to check; got an empty array"):
+        gradient_check(lambda v: np.sum(v), np.ones_like, np.empty(0))
+
+
 def test_gradient_check_scalar_x() -> None:
     check = gradient_check(lambda v: np.sin(v), np.cos, np.array(0.3), method="complex")
     assert check.index == ()
@@ -590,6 +596,8 @@ def test_wrong_method_and_step() -> None:
         gradient(lambda v: np.sum(v**2), np.array([[1e-3, 1.0]], dtype=np.float32), h=1e-9)
     with pytest.raises(TypeError, match=r"f must be a callable"):
         gradient(3.0, np.ones(2))
+    with pytest.raises(TypeError, match=r"method must be one of 'forward', 'central', 'complex'; got NoneType"):
+        gradient(lambda v: v @ v, np.ones(2), method=None)
 
 
 def test_f_returning_complex_for_real_x_is_refused() -> None:
@@ -657,6 +665,21 @@ def test_hvp_complex_refuses_unsafe_gradients() -> None:
         hvp(lambda v: np.sign(v.real) * v.real**2 + 0 * v, x, x, method="complex")
 
 
+def test_top_eigenvalues_seed() -> None:
+    A = np.diag([1.0, -5.0, 3.0, 2.0, 0.5, 4.0])
+    rng = np.random.default_rng(3)
+    with pytest.warns(RuntimeWarning, match="did not converge"):  # two products: the result shows the start
+        by_int = top_eigenvalues(lambda v: A @ v, 6, k=2, iters=2, seed=3)
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        by_generator = top_eigenvalues(lambda v: A @ v, 6, k=2, iters=2, seed=rng)
+    np.testing.assert_array_equal(by_int[1], by_generator[1])
+    assert not np.array_equal(rng.standard_normal(6), np.random.default_rng(3).standard_normal(6))  # advanced
+    with pytest.raises(ValueError, match=r"seed must be an integer >= 0; got -1"):
+        top_eigenvalues(lambda v: v, 4, seed=-1)
+    with pytest.raises(TypeError, match=r"seed must be None, an integer >= 0 or a numpy.random.Generator; got float"):
+        top_eigenvalues(lambda v: v, 4, seed=2.5)
+
+
 def test_eigen_and_assembly_errors(sym50: np.ndarray) -> None:
     with pytest.raises(ValueError, match=r"k must be an integer >= 1 and <= 50; got 51"):
         top_eigenvalues(lambda v: v, 50, k=51)
@@ -664,6 +687,8 @@ def test_eigen_and_assembly_errors(sym50: np.ndarray) -> None:
         top_eigenvalues(lambda v: v, 50, which="BE")
     with pytest.raises(TypeError, match=r"n must be an integer >= 1; got float 5.0"):
         hessian_from_hvp(lambda v: v, 5.0)
+    with pytest.raises(ValueError, match=r"n must be at most \d+, the largest size numpy can index"):
+        hessian_from_hvp(lambda v: v, 10**30)
     with pytest.raises(ValueError, match=r"hvp_fn\(e_0\) must return a 1-D array of shape \(4,\); got shape \(2, 2\)"):
         hessian_from_hvp(lambda v: v.reshape(2, 2), 4)
     with pytest.raises(ValueError, match=r"hvp_fn\(q_0\) must hold only finite values"):

@@ -34,16 +34,19 @@ def test_to_categorical_empty_with_num_classes():
     assert to_categorical(np.array([], dtype=int), 3).shape == (0, 3)
 
 
-@pytest.mark.parametrize(("y", "num_classes", "exc", "pattern"), [
-    ([0, -1, 2], None, ValueError, r"y must hold class labels >= 0; got -1"),
-    ([0, 1.5], None, ValueError, r"y must hold integer class labels; got 1.5 at flat index 1"),
-    ([0, np.nan], None, ValueError, r"y must hold integer class labels; got NaN"),
-    ([0, 3], 3, ValueError, r"y holds the label 3, but num_classes=3 allows labels 0 to 2"),
-    ([], None, ValueError, r"y is empty: pass num_classes"),
-    ([0, 1], 0, ValueError, r"num_classes must be an integer >= 1; got 0"),
-    ([0, 1], 2.0, TypeError, r"num_classes must be an integer"),
-    (["a", "b"], None, TypeError, r"y must hold integer class labels; got dtype <U1"),
-])
+@pytest.mark.parametrize(
+    ("y", "num_classes", "exc", "pattern"),
+    [
+        ([0, -1, 2], None, ValueError, r"y must hold class labels >= 0; got -1"),
+        ([0, 1.5], None, ValueError, r"y must hold integer class labels; got 1.5 at flat index 1"),
+        ([0, np.nan], None, ValueError, r"y must hold only finite values; got 1 NaN or infinite value\(s\)"),
+        ([0, 3], 3, ValueError, r"y holds the label 3, but num_classes=3 allows labels 0 to 2"),
+        ([], None, ValueError, r"y is empty: pass num_classes"),
+        ([0, 1], 0, ValueError, r"num_classes must be an integer >= 1; got 0"),
+        ([0, 1], 2.0, TypeError, r"num_classes must be an integer"),
+        (["a", "b"], None, TypeError, r"y must hold real numbers .*; got dtype <U1"),
+    ],
+)
 def test_to_categorical_errors(y, num_classes, exc, pattern):
     with pytest.raises(exc, match=pattern):
         to_categorical(np.array(y), num_classes)
@@ -52,17 +55,41 @@ def test_to_categorical_errors(y, num_classes, exc, pattern):
 def test_to_categorical_dtype_error():
     with pytest.raises(TypeError, match="dtype must be float32 or float64; got int64"):
         to_categorical([0, 1], 2, dtype=np.int64)
+    with pytest.raises(TypeError, match=r"dtype must be float32 or float64 \(np.float32, 'float64', ...\); got str"):
+        to_categorical([0, 1], 2, dtype="garbage")
+
+
+@pytest.mark.parametrize(
+    ("y", "num_classes", "pattern"),
+    [
+        (np.array([0.0, 1e300]), 3, r"y holds the label 1e\+300, but num_classes=3 allows labels 0 to 2"),
+        (np.array([0, 2**64 - 1], dtype=np.uint64), 3, r"y holds the label 18446744073709551615, but num_classes=3"),
+        (np.array([0.0, 1e300]), None, r"y holds the label 1e\+300; class labels must be below 9223372036854775807"),
+        (np.array([0, 1]), 10**30, r"num_classes must be at most 9223372036854775807"),
+    ],
+)
+def test_to_categorical_checks_huge_labels_before_casting(y, num_classes, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        to_categorical(y, num_classes)
+
+
+def test_to_categorical_refuses_ragged_labels():
+    with pytest.raises(TypeError, match=r"y must be array-like of numbers; got list"):
+        to_categorical([[0, 1], [2]], 3)
 
 
 # --- train_validation_split -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("m", "split", "n_train"), [
-    (1000, 0.2, 800),
-    (10, 0.33, 6),  # floor(10 * 0.67) = 6, so 4 are held out (not int(10 * 0.33) = 3)
-    (5, 0.5, 2),
-    (7, 0.1, 6),
-])
+@pytest.mark.parametrize(
+    ("m", "split", "n_train"),
+    [
+        (1000, 0.2, 800),
+        (10, 0.33, 6),  # floor(10 * 0.67) = 6, so 4 are held out (not int(10 * 0.33) = 3)
+        (5, 0.5, 2),
+        (7, 0.1, 6),
+    ],
+)
 def test_split_holds_out_the_last_rows(m, split, n_train):
     X = np.arange(m * 2).reshape(m, 2)
     Y = np.arange(m)
@@ -74,15 +101,32 @@ def test_split_holds_out_the_last_rows(m, split, n_train):
     assert np.shares_memory(X_val, X)  # views, no copies
 
 
-@pytest.mark.parametrize(("m", "split", "exc", "pattern"), [
-    (10, 0.0, ValueError, r"validation_split must lie in \(0.0, 1.0\); got 0.0"),
-    (10, 1.0, ValueError, r"validation_split must lie in \(0.0, 1.0\)"),
-    (1, 0.5, ValueError, r"validation_split=0.5 of 1 samples leaves no training samples"),
-    (10, 1e-17, ValueError, r"leaves no validation samples"),  # 1 - 1e-17 rounds to 1
-])
+@pytest.mark.parametrize(
+    ("m", "split", "exc", "pattern"),
+    [
+        (10, 0.0, ValueError, r"validation_split must lie in \(0.0, 1.0\); got 0.0"),
+        (10, 1.0, ValueError, r"validation_split must lie in \(0.0, 1.0\)"),
+        (1, 0.5, ValueError, r"validation_split=0.5 of 1 samples leaves no training samples"),
+        (10, 1e-17, ValueError, r"leaves no validation samples"),  # 1 - 1e-17 rounds to 1
+    ],
+)
 def test_split_errors(m, split, exc, pattern):
     with pytest.raises(exc, match=pattern):
         train_validation_split(np.zeros((m, 2)), np.zeros(m), split)
+
+
+@pytest.mark.parametrize(
+    ("X", "Y", "exc", "pattern"),
+    [
+        (np.array([[0.0, 1.0], [np.nan, 2.0]]), np.zeros(2), ValueError, r"X must hold only finite values"),
+        (np.zeros((2, 2)), np.array([0.0, np.inf]), ValueError, r"Y must hold only finite values"),
+        (np.zeros((2, 2)) * 1j, np.zeros(2), TypeError, r"X must hold real numbers"),
+        ([[0.0, 1.0], [2.0]], np.zeros(2), TypeError, r"X must be array-like of numbers"),
+    ],
+)
+def test_split_refuses_non_finite_and_non_real_data(X, Y, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        train_validation_split(X, Y, 0.5)
 
 
 def test_split_row_mismatch():
@@ -142,15 +186,19 @@ def test_blobs_centers():
         np.testing.assert_allclose(X[y == k].std(axis=0), 0.5, rtol=0.05)
 
 
-@pytest.mark.parametrize(("call", "exc", "pattern"), [
-    (lambda: spirals(n_per_class=0), ValueError, r"n_per_class must be an integer >= 1"),
-    (lambda: spirals(noise=-1.0), ValueError, r"noise must lie in \[0.0, inf\)"),
-    (lambda: blobs(num_features=1), ValueError, r"num_features must be an integer >= 2"),
-    (lambda: blobs(cluster_std=float("nan")), ValueError, r"cluster_std must be finite"),
-    (lambda: random_classification(num_classes=0), ValueError, r"num_classes must be an integer >= 1"),
-    (lambda: random_classification(seed=-3), ValueError, r"seed must be an integer >= 0"),
-    (lambda: random_classification(seed=1.5), TypeError, r"seed must be an integer"),
-])
+@pytest.mark.parametrize(
+    ("call", "exc", "pattern"),
+    [
+        (lambda: spirals(n_per_class=0), ValueError, r"n_per_class must be an integer >= 1"),
+        (lambda: spirals(noise=-1.0), ValueError, r"noise must lie in \[0.0, inf\)"),
+        (lambda: blobs(num_features=1), ValueError, r"num_features must be an integer >= 2"),
+        (lambda: blobs(cluster_std=float("nan")), ValueError, r"cluster_std must be finite"),
+        (lambda: random_classification(num_classes=0), ValueError, r"num_classes must be an integer >= 1"),
+        (lambda: random_classification(seed=-3), ValueError, r"seed must be an integer >= 0"),
+        (lambda: random_classification(seed=1.5), TypeError, r"seed must be None, an integer >= 0 or a numpy"),
+        (lambda: spirals(n_per_class=10**30), ValueError, r"n_per_class must be at most 9223372036854775807"),
+    ],
+)
 def test_generator_errors(call, exc, pattern):
     with pytest.raises(exc, match=pattern):
         call()
@@ -158,3 +206,11 @@ def test_generator_errors(call, exc, pattern):
 
 def test_seed_none_draws_fresh_entropy():
     assert not np.array_equal(spirals(seed=None)[0], spirals(seed=None)[0])
+
+
+@pytest.mark.parametrize("make", [random_classification, spirals, blobs])
+def test_seed_may_be_a_generator_which_is_advanced(make):
+    rng = np.random.default_rng(7)
+    first, second = make(seed=rng)[0], make(seed=rng)[0]
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(first, make(seed=7)[0])

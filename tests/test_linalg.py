@@ -304,6 +304,22 @@ def test_vec_kronecker_identity(rng, m, n, p, q):
     np.testing.assert_allclose(vec(A @ X @ B), np.kron(B.T, A) @ vec(X), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("shape", "error", "match"),
+    [
+        ((2,), ValueError, r"shape must hold 2 sizes; got \(2,\)"),
+        ((1, 2, 3), ValueError, r"shape must hold 2 sizes; got \(1, 2, 3\)"),
+        ((2.0, 3.0), TypeError, r"shape must hold integer sizes"),
+        ((-2, -3), ValueError, r"shape must hold sizes >= 0; got \(-2, -3\)"),
+        ((10**30, 1), ValueError, r"shape must hold sizes <= \d+, the largest numpy can index"),
+        (None, TypeError, r"shape must be a shape \(a tuple of ints\); got NoneType"),
+    ],
+)
+def test_unvec_refuses_a_bad_shape(shape, error, match):
+    with pytest.raises(error, match=match):
+        unvec(np.arange(6.0), shape)
+
+
 def test_unvec_refuses_wrong_length():
     with pytest.raises(ValueError, match=r"v must have 2 \* 3 = 6 entries"):
         unvec(np.zeros(5), (2, 3))

@@ -347,6 +347,27 @@ def test_broadcast_shape_accepts_numpy_integers():
     assert broadcast_shape((np.int64(3), 1), (np.int32(4),)) == (3, 4)
 
 
+@pytest.mark.parametrize(
+    ("names", "match"),
+    [
+        (3, r"names must be a sequence of 2 strings, one per shape; got int 3"),
+        ((0, 1), r"names must be a sequence of 2 strings, one per shape; got \(0, 1\)"),
+    ],
+)
+def test_names_must_be_strings(names, match):
+    with pytest.raises(TypeError, match=match):
+        broadcast_shape((2,), (2,), names=names)
+    with pytest.raises(TypeError, match=match.replace("shape", "operand")):
+        contract("i, i ->", np.ones(2), np.ones(2), names=names)
+
+
+def test_broadcast_shape_refuses_sizes_numpy_cannot_index():
+    with pytest.raises(ValueError, match=r"shape 1 must hold sizes <= \d+, the largest numpy can index"):
+        broadcast_shape((10**30,), (1,))
+    with pytest.raises(ValueError, match=r"expected must hold sizes <= \d+"):
+        broadcast_shape((2,), expected=(10**30,))
+
+
 def test_broadcast_shape_names_length():
     with pytest.raises(ValueError, match=r"names must be a sequence of 2 strings, one per shape"):
         broadcast_shape((2,), (2,), names=("a",))
@@ -433,9 +454,7 @@ def test_kron_vec_product_dense_layer_jacobian(rng):
     X = rng.standard_normal((batch, n_in))
     W = rng.standard_normal((n_out, n_in))
     Z = X @ W.T
-    np.testing.assert_allclose(
-        kron_vec_product(np.eye(batch), W.T, X), np.kron(W, np.eye(batch)) @ _vec(X), rtol=1e-10
-    )
+    np.testing.assert_allclose(kron_vec_product(np.eye(batch), W.T, X), np.kron(W, np.eye(batch)) @ _vec(X), rtol=1e-10)
     np.testing.assert_allclose(kron_vec_product(np.eye(batch), W.T, X), _vec(Z), rtol=1e-10)
     np.testing.assert_allclose(kron_vec_product(X, np.eye(n_out), W.T), _vec(Z), rtol=1e-10)
 
