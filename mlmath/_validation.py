@@ -7,16 +7,19 @@ says what was expected and what came, and where it helps, how to fix it.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TypeVar
 
 import numpy as np
 
 __all__ = [
+    "MAX_SIZE",
     "ONE_HOT_HINT",
     "as_array_list",
     "as_float_array",
     "as_generator",
+    "as_shape",
     "check_bool",
     "check_dtype",
     "check_finite",
@@ -26,8 +29,10 @@ __all__ = [
     "check_positive",
     "check_same_shape",
     "check_shape",
+    "check_size",
     "check_verbose",
     "lookup",
+    "no_overflow",
 ]
 
 T = TypeVar("T")
@@ -281,3 +286,44 @@ def check_nonempty(arr: np.ndarray, name: str, what: str = "at least one entry")
     """Raise ``ValueError`` if ``arr`` has no entries (so a mean over it is undefined)."""
     if arr.size == 0:
         raise ValueError(f"{name} must hold {what}; got an empty array of shape {arr.shape}")
+
+
+MAX_SIZE = int(np.iinfo(np.intp).max)  # the most entries numpy can index along one axis
+
+
+def check_size(value: object, name: str, low: int = 1) -> int:
+    """Return ``value`` as an ``int`` that can size an array: an integer from ``low`` to ``MAX_SIZE``."""
+    out = check_int(value, name, low)
+    if out > MAX_SIZE:
+        raise ValueError(f"{name} must be at most {MAX_SIZE}, the largest size numpy can index; got {out}")
+    return out
+
+
+@contextmanager
+def no_overflow(what: str, fix: str = "scale the inputs down") -> Iterator[None]:
+    """Raise ``ValueError`` if arithmetic in the block overflows, instead of numpy's warning and an infinity."""
+    with np.errstate(over="raise"):
+        try:
+            yield
+        except FloatingPointError as exc:
+            raise ValueError(f"computing {what} overflows the floating-point range ({exc}); {fix}") from None
+
+
+def as_shape(shape: object, name: str, ndim: int | None = None) -> tuple[int, ...]:
+    """Return ``shape`` as a tuple of array sizes (an int ``n`` stands for ``(n,)``), of ``ndim`` sizes if given."""
+    if isinstance(shape, np.ndarray):
+        raise TypeError(f"{name} must be a shape (a tuple of ints); got an array. Pass arr.shape instead")
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (int(shape),)
+    if not isinstance(shape, Sequence) or isinstance(shape, str):
+        raise TypeError(f"{name} must be a shape (a tuple of ints); got {type(shape).__name__} {shape!r}")
+    if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in shape):
+        raise TypeError(f"{name} must hold integer sizes; got {shape!r}")
+    sizes = tuple(int(n) for n in shape)
+    if min(sizes, default=0) < 0:
+        raise ValueError(f"{name} must hold sizes >= 0; got {sizes!r}")
+    if max(sizes, default=0) > MAX_SIZE:
+        raise ValueError(f"{name} must hold sizes <= {MAX_SIZE}, the largest numpy can index; got {sizes!r}")
+    if ndim is not None and len(sizes) != ndim:
+        raise ValueError(f"{name} must hold {ndim} sizes; got {sizes!r}")
+    return sizes

@@ -42,9 +42,10 @@ from mlmath._validation import (
     check_int,
     check_nonempty,
     check_positive,
+    check_size,
     lookup,
+    no_overflow,
 )
-from mlmath.linalg import _check_size, _no_overflow
 
 __all__ = [
     "GradientCheck",
@@ -168,7 +169,7 @@ def _steps(x: np.ndarray, h: float | None, power: float, eps: float) -> np.ndarr
 
 def _moved(x: np.ndarray, flat: int, step: complex) -> np.ndarray:
     y = x.copy()
-    with _no_overflow("x + h", "use a smaller h"):
+    with no_overflow("x + h", "use a smaller h"):
         y.flat[flat] = y.flat[flat] + step
     return y
 
@@ -221,7 +222,7 @@ def _difference(
         hk = float(steps[k])
         if method == "complex":
             value = fun(_moved(x, k, 1j * hk), (*moves, (k, hk, True)))
-            with _no_overflow(*_QUOTIENT):
+            with no_overflow(*_QUOTIENT):
                 columns.append(value.imag.ravel().astype(np.float64) / hk)
             continue
         xp = _moved(x, k, hk)
@@ -230,7 +231,7 @@ def _difference(
             taken = _step_taken(float(xp.flat[k]), float(xm.flat[k]), k, x, hk) / 2
             weights, denominator = _STENCILS[method]
             values = [fun(_moved(x, k, s * hk), (*moves, (k, s * hk, False))) for s, _ in weights]
-            with _no_overflow(*_QUOTIENT):
+            with no_overflow(*_QUOTIENT):
                 total = sum(c * v.astype(np.float64) for (_, c), v in zip(weights, values, strict=True))
                 columns.append(np.ravel(total) / (denominator * taken))
             continue
@@ -244,7 +245,7 @@ def _difference(
             taken = _step_taken(float(xp.flat[k]), float(x.flat[k]), k, x, hk)
             low = base
         high = fun(xp, (*moves, (k, hk, False)))
-        with _no_overflow(*_QUOTIENT):
+        with no_overflow(*_QUOTIENT):
             columns.append((high.astype(np.float64) - low.astype(np.float64)).ravel() / taken)
     if not columns:
         size = 0 if base is None else base.size
@@ -267,10 +268,10 @@ def _check_complex_result(J: np.ndarray, f: Callable, x: np.ndarray, fx: np.ndar
     d = rng.standard_normal(x.shape).astype(x.dtype)
     d /= max(float(np.max(np.abs(d), initial=0.0)), 1e-300)
     t = eps ** (1 / 3) * max(1.0, float(np.max(np.abs(x), initial=0.0)))
-    with _no_overflow("x ± t·d to probe f along a random direction d", "move x"):
+    with no_overflow("x ± t·d to probe f along a random direction d", "move x"):
         points = (x + t * d, x - t * d)
     probe = (_real_output(f(points[0]), "x + t·d", fx.shape), _real_output(f(points[1]), "x - t·d", fx.shape))
-    with _no_overflow(*_QUOTIENT):
+    with no_overflow(*_QUOTIENT):
         slope = _probe_nonzero(probe, t, fx)
     if slope > 1e-6:
         raise ValueError(
@@ -604,7 +605,7 @@ def hvp(
     eps = _eps(arr.dtype)
     if method == "complex":
         t = _COMPLEX_STEP if step is None else step
-        with _no_overflow("x + itv", "use a smaller h"):
+        with no_overflow("x + itv", "use a smaller h"):
             y = arr.astype(np.result_type(arr.dtype, np.complex64)) + 1j * t * vec
         with warnings.catch_warnings():
             warnings.simplefilter("error", np.exceptions.ComplexWarning)
@@ -624,14 +625,14 @@ def hvp(
             raise ValueError(f"grad_f(x + itv) must have the shape of x, {arr.shape}; got shape {g.shape}")
         check_finite(g.real, "the real part of grad_f(x + itv)")
         check_finite(g.imag, "the imaginary part of grad_f(x + itv)")
-        with _no_overflow(*_GRAD_QUOTIENT):
+        with no_overflow(*_GRAD_QUOTIENT):
             out = g.imag.astype(np.float64) / t
         if not np.any(out):
             s = eps ** (1 / 3) * max(1.0, float(np.max(np.abs(arr), initial=0.0))) / vmax
-            with _no_overflow("x ± tv to probe grad_f", "move x"):
+            with no_overflow("x ± tv to probe grad_f", "move x"):
                 points = (arr + s * vec, arr - s * vec)
             probe = (real_grad(points[0], "x + tv"), real_grad(points[1], "x - tv"))
-            with _no_overflow(*_GRAD_QUOTIENT):
+            with no_overflow(*_GRAD_QUOTIENT):
                 slope = _probe_nonzero(probe, s, probe[0])
             if slope > 1e-6:
                 raise ValueError(
@@ -641,11 +642,11 @@ def hvp(
         return out.astype(arr.dtype, copy=False)
 
     t = step if step is not None else eps ** (1 / 3) * max(1.0, float(np.max(np.abs(arr), initial=0.0))) / vmax
-    with _no_overflow("x ± tv", "use a smaller h"):
+    with no_overflow("x ± tv", "use a smaller h"):
         points = (arr + t * vec, arr - t * vec)
     gp = real_grad(points[0], f"x + {t:.3g}·v")
     gm = real_grad(points[1], f"x - {t:.3g}·v")
-    with _no_overflow(*_GRAD_QUOTIENT):
+    with no_overflow(*_GRAD_QUOTIENT):
         out = (gp.astype(np.float64) - gm.astype(np.float64)) / (2 * t)
     return out.astype(arr.dtype, copy=False)
 
@@ -698,13 +699,13 @@ def hessian_from_hvp(hvp_fn: Callable[[np.ndarray], np.ndarray], n: int) -> np.n
     """
     if not callable(hvp_fn):
         raise TypeError(f"hvp_fn must be a callable v -> Hv; got {type(hvp_fn).__name__}")
-    n = _check_size(n, "n")
+    n = check_size(n, "n")
     H = np.empty((n, n))
     for k in range(n):
         e = np.zeros(n)
         e[k] = 1.0
         H[:, k] = _checked_product(hvp_fn, e, n, f"e_{k}")
-    with _no_overflow("(H + Hᵀ)/2 from the products of hvp_fn", "scale hvp_fn down"):
+    with no_overflow("(H + Hᵀ)/2 from the products of hvp_fn", "scale hvp_fn down"):
         return (H + H.T) / 2
 
 
@@ -799,7 +800,7 @@ def top_eigenvalues(
     """
     if not callable(hvp_fn):
         raise TypeError(f"hvp_fn must be a callable v -> Hv; got {type(hvp_fn).__name__}")
-    n = _check_size(n, "n")
+    n = check_size(n, "n")
     k = check_int(k, "k", 1, n)
     if not isinstance(which, str) or which not in _WHICH:
         raise ValueError(f"which must be one of 'LM', 'LA', 'SA'; got {which!r}")
@@ -817,7 +818,7 @@ def top_eigenvalues(
     theta = S = idx = None
     for j in range(Q.shape[0]):
         w = _checked_product(hvp_fn, Q[j], n, f"q_{j}")
-        with _no_overflow(*_LANCZOS):
+        with no_overflow(*_LANCZOS):
             alpha[j] = Q[j] @ w
             for _ in range(2):  # full reorthogonalization, twice is enough
                 w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)
@@ -961,7 +962,7 @@ def gradient_check(
     check_finite(analytic, "grad_f(x)")
     a = analytic.astype(np.float64)
     b = numeric.astype(np.float64)
-    with _no_overflow("the relative error of grad_f(x)", "scale f down"):
+    with no_overflow("the relative error of grad_f(x)", "scale f down"):
         denom = np.maximum(np.maximum(np.abs(a), np.abs(b)), delta)
         rel = np.abs(a - b) / denom
     flat = int(np.argmax(rel))

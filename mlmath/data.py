@@ -10,8 +10,15 @@ import math
 
 import numpy as np
 
-from mlmath._validation import as_float_array, as_generator, check_dtype, check_in_range
-from mlmath.linalg import _MAX_SIZE, _check_size, _no_overflow
+from mlmath._validation import (
+    MAX_SIZE,
+    as_float_array,
+    as_generator,
+    check_dtype,
+    check_in_range,
+    check_size,
+    no_overflow,
+)
 
 __all__ = ["blobs", "random_classification", "spirals", "to_categorical", "train_validation_split"]
 
@@ -38,11 +45,11 @@ def _as_labels(y: object, num_classes: object) -> tuple[np.ndarray, int]:
     if num_classes is None:
         if largest is None:
             raise ValueError("y is empty: pass num_classes to say how many classes there are")
-        if int(largest) >= _MAX_SIZE:
-            raise ValueError(f"y holds the label {largest!r}; class labels must be below {_MAX_SIZE}")
+        if int(largest) >= MAX_SIZE:
+            raise ValueError(f"y holds the label {largest!r}; class labels must be below {MAX_SIZE}")
         n = int(largest) + 1
     else:
-        n = _check_size(num_classes, "num_classes")
+        n = check_size(num_classes, "num_classes")
         if largest is not None and int(largest) >= n:
             raise ValueError(f"y holds the label {largest!r}, but num_classes={n} allows labels 0 to {n - 1}")
     return arr.astype(np.int64), n
@@ -180,9 +187,9 @@ def random_classification(
     >>> X.shape, Y.shape, Y.sum(axis=1)
     ((4, 2), (4, 3), array([1., 1., 1., 1.]))
     """
-    m = _check_size(num_samples, "num_samples")
-    f = _check_size(num_features, "num_features")
-    k = _check_size(num_classes, "num_classes")
+    m = check_size(num_samples, "num_samples")
+    f = check_size(num_features, "num_features")
+    k = check_size(num_classes, "num_classes")
     rng = as_generator(seed, "seed")
     X = rng.random((m, f))
     return X, to_categorical(rng.integers(k, size=m), k)
@@ -228,13 +235,13 @@ def spirals(
     >>> X.shape, np.bincount(y)
     ((150, 2), array([50, 50, 50]))
     """
-    n = _check_size(n_per_class, "n_per_class")
-    k = _check_size(num_classes, "num_classes")
+    n = check_size(n_per_class, "n_per_class")
+    k = check_size(num_classes, "num_classes")
     sigma = check_in_range(noise, "noise", 0.0, math.inf)
     rng = as_generator(seed, "seed")
     y = np.repeat(np.arange(k), n)
     r = np.tile(np.linspace(0.0, 1.0, n), k)
-    with _no_overflow("the angles with this noise", "use a smaller noise"):
+    with no_overflow("the angles with this noise", "use a smaller noise"):
         phi = 2 * np.pi * y / k + 4 * r + sigma * rng.standard_normal(n * k)
     X = np.column_stack([r * np.sin(phi), r * np.cos(phi)])
     order = rng.permutation(n * k)
@@ -283,16 +290,16 @@ def blobs(
     >>> X.shape, np.bincount(y)
     ((80, 2), array([20, 20, 20, 20]))
     """
-    n = _check_size(n_per_class, "n_per_class")
-    k = _check_size(num_classes, "num_classes")
-    f = _check_size(num_features, "num_features", 2)
+    n = check_size(n_per_class, "n_per_class")
+    k = check_size(num_classes, "num_classes")
+    f = check_size(num_features, "num_features", 2)
     sigma = check_in_range(cluster_std, "cluster_std", 0.0, math.inf)
     rng = as_generator(seed, "seed")
     angles = 2 * np.pi * np.arange(k) / k
     centers = np.zeros((k, f))
     centers[:, 0], centers[:, 1] = 3 * np.cos(angles), 3 * np.sin(angles)
     y = np.repeat(np.arange(k), n)
-    with _no_overflow("the points with this cluster_std", "use a smaller cluster_std"):
+    with no_overflow("the points with this cluster_std", "use a smaller cluster_std"):
         X = centers[y] + sigma * rng.standard_normal((n * k, f))
     order = rng.permutation(n * k)
     return X[order], y[order]

@@ -8,14 +8,11 @@ sample per row, so the batched map is :math:`Z = XW^\top + \mathbf{1}b^\top`, of
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import NamedTuple
 
 import numpy as np
 
-from mlmath._validation import as_float_array, check_int
+from mlmath._validation import as_float_array, as_shape, check_int, no_overflow
 
 __all__ = [
     "AffineFlops",
@@ -57,47 +54,6 @@ def _as_input(x: object, W: np.ndarray, name: str = "x") -> np.ndarray:
             f"(W has shape {W.shape} = (n_out, n_in)); got {name} of shape {arr.shape}.{hint}"
         )
     return arr
-
-
-_MAX_SIZE = int(np.iinfo(np.intp).max)  # the most entries numpy can index along one axis
-
-
-def _check_size(value: object, name: str, low: int = 1) -> int:
-    """Return ``value`` as an ``int`` that can size an array: an integer from ``low`` to ``_MAX_SIZE``."""
-    out = check_int(value, name, low)
-    if out > _MAX_SIZE:
-        raise ValueError(f"{name} must be at most {_MAX_SIZE}, the largest size numpy can index; got {out}")
-    return out
-
-
-@contextmanager
-def _no_overflow(what: str, fix: str = "scale the inputs down") -> Iterator[None]:
-    """Raise ``ValueError`` if arithmetic in the block overflows, instead of numpy's warning and an infinity."""
-    with np.errstate(over="raise"):
-        try:
-            yield
-        except FloatingPointError as exc:
-            raise ValueError(f"computing {what} overflows the floating-point range ({exc}); {fix}") from None
-
-
-def _as_shape(shape: object, name: str, ndim: int | None = None) -> tuple[int, ...]:
-    """Return ``shape`` as a tuple of array sizes (an int ``n`` stands for ``(n,)``), of ``ndim`` sizes if given."""
-    if isinstance(shape, np.ndarray):
-        raise TypeError(f"{name} must be a shape (a tuple of ints); got an array. Pass arr.shape instead")
-    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
-        shape = (int(shape),)
-    if not isinstance(shape, Sequence) or isinstance(shape, str):
-        raise TypeError(f"{name} must be a shape (a tuple of ints); got {type(shape).__name__} {shape!r}")
-    if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in shape):
-        raise TypeError(f"{name} must hold integer sizes; got {shape!r}")
-    sizes = tuple(int(n) for n in shape)
-    if min(sizes, default=0) < 0:
-        raise ValueError(f"{name} must hold sizes >= 0; got {sizes!r}")
-    if max(sizes, default=0) > _MAX_SIZE:
-        raise ValueError(f"{name} must hold sizes <= {_MAX_SIZE}, the largest numpy can index; got {sizes!r}")
-    if ndim is not None and len(sizes) != ndim:
-        raise ValueError(f"{name} must hold {ndim} sizes; got {sizes!r}")
-    return sizes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,7 +122,7 @@ def affine(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
             f"got shape {b_.shape}.{hint}"
         )
     dtype = np.result_type(x_, W_, b_)
-    with _no_overflow("Wx + b for these x, W and b"):
+    with no_overflow("Wx + b for these x, W and b"):
         z = W_ @ x_ + b_ if x_.ndim == 1 else x_ @ W_.T + b_
     return z.astype(dtype, copy=False)
 
@@ -247,7 +203,7 @@ def affine_backward(dZ: np.ndarray, X: np.ndarray, W: np.ndarray) -> tuple[np.nd
             f"shape {W_.shape} = (n_out, n_in); got shape {dZ_.shape}"
         )
     dtype = np.result_type(dZ_, X_, W_)
-    with _no_overflow("the gradients for these dZ, X and W"):
+    with no_overflow("the gradients for these dZ, X and W"):
         if X_.ndim == 1:
             dX = W_.T @ dZ_
             dW = np.outer(dZ_, X_)
@@ -476,7 +432,7 @@ def unvec(v: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     array([[1., 2.],
            [3., 4.]])
     """
-    m, n = _as_shape(shape, "shape", ndim=2)
+    m, n = as_shape(shape, "shape", ndim=2)
     arr = as_float_array(v, "v", ndim=1, shape_hint="(m * n,)")
     if arr.size != m * n:
         raise ValueError(f"v must have {m} * {n} = {m * n} entries to fill shape {shape}; got {arr.size}")

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mlmath._validation import as_float_array
-from mlmath.linalg import _as_shape, _no_overflow, unvec, vec
+from mlmath._validation import as_float_array, as_shape, no_overflow
+from mlmath.linalg import unvec, vec
 
 __all__ = [
     "batched_matmul",
@@ -203,7 +203,7 @@ def contract(spec: str, *operands: np.ndarray, names: Sequence[str] | None = Non
                     f"it appears (spec {spec!r})"
                 )
     subscripts = einsum_subscripts(spec)
-    with _no_overflow(f"the contraction of {', '.join(labels)}"):
+    with no_overflow(f"the contraction of {', '.join(labels)}"):
         return np.einsum(subscripts, *arrays, optimize=len(arrays) > 1)
 
 
@@ -282,7 +282,7 @@ def batched_matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
             f"the inner sizes must agree: A's last axis k={A.shape[-1]} must equal B's "
             f"second-to-last axis k={B.shape[-2]}; got A.shape={A.shape} and B.shape={B.shape}"
         )
-    with _no_overflow("A @ B for these A and B"):
+    with no_overflow("A @ B for these A and B"):
         return np.matmul(A, B)
 
 
@@ -333,7 +333,7 @@ def outer(u: np.ndarray, v: np.ndarray) -> np.ndarray:
             f"u and v must have the same batch size; got u.shape={u.shape} (batch {u.shape[0]}) "
             f"and v.shape={v.shape} (batch {v.shape[0]}). outer does not broadcast the batch axis"
         )
-    with _no_overflow("the outer product of u and v"):
+    with no_overflow("the outer product of u and v"):
         return u[..., :, None] * v[..., None, :]
 
 
@@ -417,7 +417,7 @@ def broadcast_shape(
     ValueError: broadcasting y_pred (5,) with y (5, 1) gives shape (5, 5), not the expected (5,); ...
     """
     labels = _operand_names(names, len(shapes), "shape")
-    parsed = [_as_shape(s, label) for s, label in zip(shapes, labels, strict=True)]
+    parsed = [as_shape(s, label) for s, label in zip(shapes, labels, strict=True)]
     ndim, rows = _aligned(parsed)
     described = " with ".join(f"{label} {_fmt(s)}" for label, s in zip(labels, parsed, strict=True))
     result: list[int] = []
@@ -437,7 +437,7 @@ def broadcast_shape(
         )
     out = tuple(result)
     if expected is not None:
-        want = _as_shape(expected, "expected")
+        want = as_shape(expected, "expected")
         if out != want:
             stretched = []
             for j in range(ndim):
@@ -495,7 +495,7 @@ def explain_broadcast(*shapes: Sequence[int] | int, names: Sequence[str] | None 
     axis -1: y_pred 5, y 1 -> 5; stretched: y
     """
     labels = _operand_names(names, len(shapes), "shape")
-    parsed = [_as_shape(s, label) for s, label in zip(shapes, labels, strict=True)]
+    parsed = [as_shape(s, label) for s, label in zip(shapes, labels, strict=True)]
     ndim, rows = _aligned(parsed)
     results = [_axis_result([row[j] for row in rows]) for j in range(ndim)]
     ok = all(r is not None for r in results)
@@ -590,5 +590,5 @@ def kron_vec_product(A: np.ndarray, B: np.ndarray, X: np.ndarray) -> np.ndarray:
             )
     else:
         raise ValueError(f"X must be a 2-D matrix (p, q) or its 1-D vec (p * q,); got shape {X.shape}")
-    with _no_overflow("A X B for these A, X and B"):
+    with no_overflow("A X B for these A, X and B"):
         return vec(A @ X @ B)
