@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HTML   := _build/html
 CHAPTERS := $(sort $(wildcard book/[0-9][0-9]_*.ipynb))
+APPENDICES := $(sort $(wildcard book/appendix_*.ipynb))
 JB_BUILD := $(BIN)/jupyter-book build book --config _config.yml --path-output . -W --keep-going
 # Cold imports of matplotlib build its font cache and say so on stderr; do it once at set-up
 # so no notebook cell ever prints it.
@@ -27,12 +28,13 @@ test: $(VENV)/.test
 # The steps of `make test`, in its order; each alone assumes .venv is set up.
 lint:
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 unit:
 	$(BIN)/pytest --doctest-modules mlmath tests --ignore=tests/browser
 nbval:
 	$(BIN)/pytest -p no:cacheprovider --nbval --nbval-current-env \
-	    --nbval-sanitize-with book/nbval_sanitize.cfg $(CHAPTERS)
+	    --nbval-sanitize-with book/nbval_sanitize.cfg $(CHAPTERS) $(APPENDICES)
 html:
 	$(JB_BUILD)
 browser:

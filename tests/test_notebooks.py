@@ -17,6 +17,7 @@ import pytest
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 NOTEBOOKS = sorted(BOOK.glob("[0-9][0-9]_*.ipynb"))
+APPENDICES = sorted(BOOK.glob("appendix_*.ipynb"))  # run and checked like chapters, without the chapter arc
 
 
 def toc_files() -> list[str]:
@@ -45,11 +46,11 @@ def test_toc_and_files_agree() -> None:
     for name in listed:
         exists = any((BOOK / f"{name}{ext}").is_file() for ext in (".md", ".ipynb"))
         assert exists, f"_toc.yml lists {name}, but book/ has no {name}.md or {name}.ipynb"
-    for nb in NOTEBOOKS:
+    for nb in NOTEBOOKS + APPENDICES:
         assert nb.stem in listed, f"{nb.name} is not in book/_toc.yml, so the book never shows it"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS + APPENDICES, ids=lambda p: p.name)
 def test_executed_once_in_order(path: Path) -> None:
     counts = [c["execution_count"] for c in code_cells(load(path))]
     assert counts, f"{path.name} has no code cells"
@@ -59,7 +60,7 @@ def test_executed_once_in_order(path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS + APPENDICES, ids=lambda p: p.name)
 def test_stored_outputs_are_clean(path: Path) -> None:
     for i, cell in enumerate(code_cells(load(path)), start=1):
         for out in cell.get("outputs", []):
@@ -147,11 +148,14 @@ def _is_verdict(node: ast.AST) -> bool:
 
 def _shows_a_difference(node: ast.Call) -> bool:
     """``show(..., sp.simplify(a - b))``: a difference displayed, presumably as zero."""
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Call) and getattr(sub.func, "attr", getattr(sub.func, "id", "")) == "simplify":
-            if sub.args and isinstance(sub.args[0], ast.BinOp) and isinstance(sub.args[0].op, ast.Sub):
-                return True
-    return False
+    return any(
+        isinstance(sub, ast.Call)
+        and getattr(sub.func, "attr", getattr(sub.func, "id", "")) == "simplify"
+        and bool(sub.args)
+        and isinstance(sub.args[0], ast.BinOp)
+        and isinstance(sub.args[0].op, ast.Sub)
+        for sub in ast.walk(node)
+    )
 
 
 def unasserted_verdicts(code: str) -> list[str]:
@@ -163,9 +167,10 @@ def unasserted_verdicts(code: str) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             name = getattr(node.func, "id", getattr(node.func, "attr", ""))
-            if name == "print" and any(_is_verdict(arg) for arg in [*node.args, *(k.value for k in node.keywords)]):
-                found.append(ast.unparse(node))
-            elif name in ("show", "display", "Math") and _shows_a_difference(node) and not asserted:
+            args = [*node.args, *(k.value for k in node.keywords)]
+            printed = name == "print" and any(_is_verdict(arg) for arg in args)
+            shown = name in ("show", "display", "Math") and _shows_a_difference(node) and not asserted
+            if printed or shown:
                 found.append(ast.unparse(node))
     if tree.body and isinstance(tree.body[-1], ast.Expr) and _is_verdict(tree.body[-1].value):
         found.append(ast.unparse(tree.body[-1]))
@@ -194,7 +199,7 @@ def test_the_verdict_detector_catches_each_form() -> None:
         assert not unasserted_verdicts(code), code
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS + APPENDICES, ids=lambda p: p.name)
 def test_checks_are_asserted_not_printed(path: Path) -> None:
     problems = []
     for i, cell in enumerate(code_cells(load(path)), start=1):

@@ -1,7 +1,7 @@
 """Execute book notebooks top to bottom in a fresh kernel and store their outputs.
 
 Usage: ``python tools/execute_notebooks.py [book/NN_name.ipynb ...]`` (default: every
-chapter notebook in ``book/``). Each notebook runs with ``book/`` as its working directory,
+chapter and appendix notebook in ``book/``). Each notebook runs with ``book/`` as its working directory,
 as Jupyter Book and nbval run it, so the stored outputs are what both will reproduce.
 """
 
@@ -47,7 +47,10 @@ def execute(path: Path, timeout: int = 120) -> float:
 
 
 def main(argv: list[str]) -> int:
-    paths = [Path(a).resolve() for a in argv] or sorted(BOOK.glob("[0-9][0-9]_*.ipynb"))
+    paths = [Path(a).resolve() for a in argv] or [
+        *sorted(BOOK.glob("[0-9][0-9]_*.ipynb")),
+        *sorted(BOOK.glob("appendix_*.ipynb")),
+    ]
     for path in paths:
         print(f"{path.name}: {execute(path):.1f} s", flush=True)
     return 0
