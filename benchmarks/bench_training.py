@@ -81,8 +81,11 @@ def _openblas() -> tuple[Callable[[], bytes], Callable[[], int], Callable[[int],
         except OSError:
             continue
         for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "")):
-            names = [f"{prefix}_get_corename{suffix}", f"{prefix}_get_num_threads{suffix}",
-                     f"{prefix}_set_num_threads{suffix}"]
+            names = [
+                f"{prefix}_get_corename{suffix}",
+                f"{prefix}_get_num_threads{suffix}",
+                f"{prefix}_set_num_threads{suffix}",
+            ]
             funcs = [getattr(lib, name, None) for name in names]
             if all(f is not None for f in funcs):
                 funcs[0].restype = ctypes.c_char_p
@@ -200,8 +203,14 @@ def big_data() -> tuple[np.ndarray, np.ndarray]:
 def mlmath_big(X: np.ndarray, labels: np.ndarray) -> Callable[[], object]:
     Y = to_categorical(labels, 10, dtype=np.float32)
     model = Sequential(
-        [Dense(256, input_dim=784), Activation("relu"), Dense(256), Activation("relu"),
-         Dense(10), Activation("softmax")],
+        [
+            Dense(256, input_dim=784),
+            Activation("relu"),
+            Dense(256),
+            Activation("relu"),
+            Dense(10),
+            Activation("softmax"),
+        ],
         seed=0,
     )
     model.compile(optimizer=Adam(learning_rate=0.001), loss=CategoricalCrossentropy())
@@ -409,8 +418,10 @@ def main() -> None:
 
     # 2. a big MLP epoch
     steps = -(-BIG_ROWS // BIG_BATCH)
-    print(f"2. A big MLP: 784-256-256-10, Adam, cross-entropy, batch {BIG_BATCH}, one shuffled epoch of "
-          f"{BIG_ROWS:,} float32 rows")
+    print(
+        f"2. A big MLP: 784-256-256-10, Adam, cross-entropy, batch {BIG_BATCH}, one shuffled epoch of "
+        f"{BIG_ROWS:,} float32 rows"
+    )
     X, labels = big_data()
     mlmath_epoch = mlmath_big(X, labels)  # one model, trained one more epoch per call
     contenders = {"mlmath": mlmath_epoch}

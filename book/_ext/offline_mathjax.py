@@ -22,8 +22,7 @@ def _mathjax_source() -> Path:
         import mathjax  # the django-static-mathjax package
     except ImportError as exc:
         raise ExtensionError(
-            "offline_mathjax needs the django-static-mathjax package: "
-            "pip install -e '.[book]' (or run `make book`)"
+            "offline_mathjax needs the django-static-mathjax package: pip install -e '.[book]' (or run `make book`)"
         ) from exc
     es5 = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
     if not (es5 / "tex-chtml.js").is_file():
