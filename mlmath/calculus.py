@@ -19,7 +19,9 @@ dtypes, :math:`2.2\times 10^{-16}` for float64):
 The complex step needs ``f`` to be *complex-safe*: written with operations that extend
 analytically to complex numbers (``+``, ``*``, ``@``, ``np.exp``, ``np.log``, ``np.tanh``,
 ...). A function that uses ``np.abs``, ``np.real``, ``float()`` or casts to a real dtype
-discards the imaginary part; the functions here detect that and raise.
+discards the imaginary part. The functions here detect it when the function's *output* comes
+back real (and raise), but not when the discard happens inside a formula whose output stays
+complex: ``z * np.abs(z)`` silently differentiates as ``|z|`` (chapter 5 shows it).
 
 A step ``h=`` given by the user is used as is, for every coordinate (no scaling by
 :math:`|x_k|`). Each difference divides by the step actually taken,
@@ -462,8 +464,9 @@ def hessian(
     :math:`h \propto \varepsilon^{1/6}` is a little above the balance point
     :math:`\varepsilon^{1/7}`, because the high derivatives of saturating functions such as
     tanh are large: relative errors of :math:`10^{-14}` to a few :math:`10^{-12}`.
-    The result is symmetric only up to these errors; it is not symmetrized, so
-    :math:`\|H - H^\top\|` shows the error.
+    It is not symmetrized. With ``forward`` and ``central`` the formula for entry
+    :math:`(i, j)` is symmetric in :math:`i` and :math:`j`, so the result is exactly symmetric
+    whatever its error; only with ``complex`` does :math:`\|H - H^\top\|` reflect the error.
 
     Parameters
     ----------
