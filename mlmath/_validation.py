@@ -9,7 +9,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Literal, TypeVar, overload
 
 import numpy as np
 
@@ -23,14 +23,18 @@ __all__ = [
     "check_bool",
     "check_dtype",
     "check_finite",
+    "check_generator",
     "check_in_range",
     "check_int",
     "check_nonempty",
+    "check_param_arrays",
     "check_positive",
     "check_same_shape",
     "check_shape",
     "check_size",
+    "check_str",
     "check_verbose",
+    "describe",
     "lookup",
     "no_overflow",
 ]
@@ -210,6 +214,64 @@ def check_bool(value: object, name: str) -> bool:
     if not isinstance(value, bool | np.bool_):
         raise TypeError(f"{name} must be True or False; got {type(value).__name__} {value!r}")
     return bool(value)
+
+
+@overload
+def check_str(value: object, name: str, *, allow_none: Literal[False] = False) -> str: ...
+@overload
+def check_str(value: object, name: str, *, allow_none: bool) -> str | None: ...
+def check_str(value: object, name: str, *, allow_none: bool = False) -> str | None:
+    """Return ``value`` unchanged, raising ``TypeError`` unless it is a string (or ``None`` if ``allow_none``)."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str):
+        words = "a string or None" if allow_none else "a string"
+        raise TypeError(f"{name} must be {words}; got {type(value).__name__}")
+    return value
+
+
+@overload
+def check_generator(value: object, name: str = ..., *, allow_none: Literal[False] = False) -> np.random.Generator: ...
+@overload
+def check_generator(value: object, name: str = ..., *, allow_none: bool) -> np.random.Generator | None: ...
+def check_generator(value: object, name: str = "rng", *, allow_none: bool = False) -> np.random.Generator | None:
+    """Return ``value`` unchanged, raising ``TypeError`` unless it is a ``numpy.random.Generator``.
+
+    With ``allow_none``, ``None`` (a fresh generator chosen by the caller) is accepted too. Unlike
+    :func:`as_generator` no seed is accepted: the caller's draws must advance the caller's generator.
+    """
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, np.random.Generator):
+        words = "a numpy.random.Generator or None" if allow_none else "a numpy.random.Generator"
+        raise TypeError(f"{name} must be {words}, such as np.random.default_rng(0); got {type(value).__name__}")
+    return value
+
+
+def describe(value: object) -> str:
+    """``value``'s type in words, with its dtype if it is an array."""
+    if isinstance(value, np.ndarray):
+        return f"ndarray of dtype {value.dtype}"
+    return type(value).__name__
+
+
+def check_param_arrays(params: object, name: str = "params", *, writable: bool = True) -> list[np.ndarray]:
+    """The parameters a loop updates in place: a list or tuple of float32/float64 numpy arrays.
+
+    Refuses anything else with a ``TypeError`` naming ``name`` or the entry ``name[i]``: ``None``,
+    a single array, a list of lists (which cannot be updated in place), other dtypes, and with
+    ``writable`` read-only arrays. The values are not checked (a loop may hold NaN to restore).
+    """
+    if not isinstance(params, list | tuple):
+        raise TypeError(f"{name} must be a list of arrays such as [W, b]; got {type(params).__name__}")
+    for i, p in enumerate(params):
+        if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64):
+            raise TypeError(
+                f"{name}[{i}] must be a float32 or float64 numpy array (updated in place); got {describe(p)}"
+            )
+        if writable and not p.flags.writeable:
+            raise TypeError(f"{name}[{i}] must be writable: it is updated in place")
+    return list(params)
 
 
 def check_verbose(value: object, name: str = "verbose") -> int:

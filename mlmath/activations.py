@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mlmath._validation import as_float_array, check_same_shape, lookup
+from mlmath._validation import as_float_array, check_same_shape, check_str, lookup
 
 __all__ = [
     "LINEAR",
@@ -475,12 +475,12 @@ class ActivationFunction:
         derivative: _Derivative,
         second_derivative: _SecondDerivative | int | None = None,
     ) -> None:
-        if not isinstance(name, str):
-            raise TypeError(f"name must be a string; got {type(name).__name__}")
+        check_str(name, "name")
         for arg, value in (("forward", forward), ("derivative", derivative)):
             if not callable(value):
                 raise TypeError(f"{arg} must be callable; got {type(value).__name__}")
-        if not (second_derivative is None or second_derivative == 0 or callable(second_derivative)):
+        zero = type(second_derivative) is int and second_derivative == 0  # not False, 0.0 or an array
+        if not (second_derivative is None or zero or callable(second_derivative)):
             raise TypeError(f"second_derivative must be callable, 0 or None; got {second_derivative!r}")
         self.name = name
         self.forward = forward
@@ -524,6 +524,16 @@ class ActivationFunction:
             GG[0] += term
         return GG
 
+    def __reduce__(self) -> str | tuple[object, ...]:
+        """A built-in activation copies and pickles as itself (:data:`SOFTMAX` stays :data:`SOFTMAX`).
+
+        The losses recognize the final activation they fuse with by identity, so a copied model
+        must keep the very objects; an activation of one's own copies as any object does.
+        """
+        if _REGISTRY.get(self.name) is self:
+            return (get, (self.name,))
+        return super().__reduce__()
+
     def __repr__(self) -> str:
         return f"ActivationFunction({self.name!r})"
 
@@ -541,7 +551,9 @@ class _RowActivation(ActivationFunction):
 
 
 class _Softmax(_RowActivation):
-    r"""Softmax along the last axis, with its row-wise rules (chapter 3: :math:`J = \operatorname{diag}(s) - ss^\top`).
+    r"""Softmax along the last axis, with its row-wise rules.
+
+    Chapter 3 derives its Jacobian :math:`J = \operatorname{diag}(s) - ss^\top`.
     """
 
     def __init__(self) -> None:

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mlmath._flat import split_flat, total_size
-from mlmath._validation import as_float_array
+from mlmath._validation import as_float_array, check_param_arrays
 from mlmath.layers import Activation, Layer
 from mlmath.losses import Loss
 
@@ -42,6 +42,10 @@ __all__ = ["check_direction", "check_hvp_support", "hessian_vector_product"]
 
 def check_hvp_support(layers: Sequence[Layer], loss: Loss) -> None:
     """Raise ``TypeError`` naming the loss or the first layer that has no second-order rule."""
+    if not isinstance(layers, list | tuple) or not all(isinstance(layer, Layer) for layer in layers):
+        raise TypeError(f"layers must be a list of layers, such as model.layers; got {layers!r:.80}")
+    if not isinstance(loss, Loss):
+        raise TypeError(f"loss must be a Loss such as MeanSquaredError(); got {type(loss).__name__}")
     if not loss.supports_hvp:
         raise TypeError(
             f"hessian_vector_product needs the loss's second-order rule, but {type(loss).__name__} defines no "
@@ -61,8 +65,16 @@ def check_direction(V: object, params: Sequence[np.ndarray], names: Sequence[str
     """A direction ``V`` as a list of arrays in the parameters' dtype, one per parameter; and whether it came flat.
 
     ``V`` is a list (or tuple) of arrays shaped like ``params``, or a 1-D numpy array of their
-    total size; ``names`` label the arrays in error messages.
+    total size; ``names`` label the arrays in error messages. Only the shapes and the dtype of
+    ``params`` are read.
     """
+    params = check_param_arrays(params, writable=False)
+    if (
+        not isinstance(names, list | tuple)
+        or len(names) != len(params)
+        or not all(isinstance(name, str) for name in names)
+    ):
+        raise TypeError(f"names must be a list of {len(params)} strings, one per array of params; got {names!r:.80}")
     shapes = [p.shape for p in params]
     n = total_size(shapes)
     dtype = params[0].dtype if params else np.dtype(np.float64)

@@ -13,18 +13,31 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mlmath._validation import lookup
+from mlmath._validation import as_shape, check_generator, check_str, lookup
 
 __all__ = ["draw", "get", "glorot_uniform", "he_uniform", "ones", "orthogonal", "zeros"]
 
 Initializer = Callable[[tuple[int, ...], np.random.Generator], np.ndarray]
 
 
+def _checked(shape: object, rng: object) -> tuple[int, ...]:
+    """``shape`` as a tuple of array sizes, after checking that ``rng`` is a generator to draw from."""
+    sizes = as_shape(shape, "shape")
+    check_generator(rng)
+    return sizes
+
+
 def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
     """``(n_in, n_out)`` of a weight of shape ``(n_out, n_in)``; a vector counts as ``n_in = n_out = len``."""
+    if not shape:
+        raise ValueError(f"shape must hold at least one size, (n_out, n_in) or (n,); got {shape!r}")
     if len(shape) == 1:
         return shape[0], shape[0]
     return shape[1], shape[0]
+
+
+def _no_inputs(shape: tuple[int, ...], limit: str) -> ValueError:
+    return ValueError(f"shape {shape!r} has no entries to scale by: the limit {limit} is undefined")
 
 
 def glorot_uniform(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -36,14 +49,20 @@ def glorot_uniform(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarr
     >>> W.shape, bool(np.abs(W).max() <= np.sqrt(6 / 84))
     ((64, 20), True)
     """
+    shape = _checked(shape, rng)
     n_in, n_out = _fans(shape)
+    if n_in + n_out == 0:
+        raise _no_inputs(shape, "sqrt(6 / (n_in + n_out))")
     limit = np.sqrt(6.0 / (n_in + n_out))
     return rng.uniform(-limit, limit, size=shape)
 
 
 def he_uniform(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     r"""He uniform: :math:`U(-\ell, \ell)`, :math:`\ell = \sqrt{6 / n_{in}}`, for relu layers."""
+    shape = _checked(shape, rng)
     n_in, _ = _fans(shape)
+    if n_in == 0:
+        raise _no_inputs(shape, "sqrt(6 / n_in)")
     limit = np.sqrt(6.0 / n_in)
     return rng.uniform(-limit, limit, size=shape)
 
@@ -55,6 +74,7 @@ def orthogonal(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     moved into :math:`Q` (without that fix the distribution is not uniform). All its singular
     values are 1, the edge between vanishing and exploding gradients in a recurrent network (chapter 6).
     """
+    shape = _checked(shape, rng)
     if len(shape) != 2 or shape[0] != shape[1]:
         raise ValueError(f"shape must be square (n, n) for an orthogonal matrix; got {shape}")
     Q, R = np.linalg.qr(rng.standard_normal(shape))
@@ -63,12 +83,12 @@ def orthogonal(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
 
 def zeros(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     """All zeros (the default for biases)."""
-    return np.zeros(shape)
+    return np.zeros(_checked(shape, rng))
 
 
 def ones(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     """All ones."""
-    return np.ones(shape)
+    return np.ones(_checked(shape, rng))
 
 
 _INITIALIZERS: dict[str, Initializer] = {
@@ -82,10 +102,10 @@ _INITIALIZERS: dict[str, Initializer] = {
 
 def get(identifier: object, name: str = "initializer") -> str:
     """The canonical (lower-case) name of an initializer, or a clear error naming ``name``."""
-    lookup(_INITIALIZERS, identifier, name)
+    lookup(_INITIALIZERS, identifier, check_str(name, "name"))
     return str(identifier).lower()
 
 
 def draw(initializer: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     """Draw an array of ``shape`` with the named initializer (float64)."""
-    return _INITIALIZERS[initializer](shape, rng)
+    return lookup(_INITIALIZERS, initializer, "initializer")(shape, rng)

@@ -14,7 +14,9 @@ Every layer offers the same small interface:
 - ``params`` and ``grads`` are dicts name → array with the same keys (``{"W": ..., "b": ...}``
   for :class:`Dense`, empty for :class:`Activation`);
 - ``output_shape`` is ``(None, n_out)`` (``None`` stands for the batch size) and
-  ``count_params()`` the number of parameters.
+  ``count_params()`` the number of parameters; ``param_shapes(n_in)`` and
+  ``params_for_width(n_in)`` give the parameters' shapes and number for inputs of width ``n_in``
+  before the layer is built, where they are known.
 
 **The protocol** that models (:mod:`mlmath.models`, :mod:`mlmath.training`) and
 :mod:`mlmath.curvature` call, unchecked, on the hot path; a new layer implements these and
@@ -42,9 +44,24 @@ from typing import Any
 import numpy as np
 
 from mlmath import activations, initializers
-from mlmath._validation import as_float_array, as_generator, check_dtype, check_int, lookup
+from mlmath._validation import (
+    as_float_array,
+    as_generator,
+    check_dtype,
+    check_generator,
+    check_int,
+    check_size,
+    check_str,
+    lookup,
+)
 
 __all__ = ["Activation", "Dense", "Layer"]
+
+
+def _check_width(n_in: object) -> None:
+    """An input width: ``None`` (unknown) or a size >= 1."""
+    if n_in is not None:
+        check_size(n_in, "n_in")
 
 
 def features_error(layer: str, got: int, expected: int, name: str = "X") -> ValueError:
@@ -77,9 +94,7 @@ class Layer:
     """
 
     def __init__(self, name: str | None = None) -> None:
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"name must be a string or None; got {type(name).__name__}")
-        self.name = name
+        self.name = check_str(name, "name", allow_none=True)
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.n_in: int | None = None
@@ -107,9 +122,8 @@ class Layer:
         dtype : float32 or float64, default float64
             The parameters' dtype; inputs of another dtype are cast to it by ``forward``.
         """
-        n_in = check_int(n_in, "n_in", 1)
-        if rng is not None and not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng must be a numpy.random.Generator or None; got {type(rng).__name__}")
+        n_in = check_size(n_in, "n_in")
+        check_generator(rng, allow_none=True)
         dt = check_dtype(dtype)
         self._build(n_in, rng, dt)
         self.n_in, self.dtype, self.built, self._cache = n_in, dt, True, None
@@ -171,9 +185,22 @@ class Layer:
 
     def params_for_width(self, n_in: int | None) -> int | None:
         """Number of parameters once built for inputs of width ``n_in`` (``None`` if unknown)."""
+        _check_width(n_in)
         if self.built:
             return self.count_params()
         return 0 if not self.params else None
+
+    def param_shapes(self, n_in: int) -> dict[str, tuple[int, ...]] | None:
+        """The shapes of ``params`` once built for inputs of width ``n_in``; ``None`` while unknown.
+
+        A built layer answers with its parameters' shapes; an unbuilt one only if its class knows
+        them in advance (a layer creating its parameters in ``_build`` overrides this method), so
+        a model can check weights given for it before drawing any.
+        """
+        check_size(n_in, "n_in")
+        if self.built:
+            return {key: p.shape for key, p in self.params.items()}
+        return None
 
     # -- the protocol (unchecked: the model checked its inputs once) -------------------------
 
@@ -290,8 +317,8 @@ class Dense(Layer):
         name: str | None = None,
     ) -> None:
         super().__init__(name)
-        self.units = check_int(units, "units", 1)
-        self.input_dim = None if input_dim is None else check_int(input_dim, "input_dim", 1)
+        self.units = check_size(units, "units")
+        self.input_dim = None if input_dim is None else check_size(input_dim, "input_dim")
         lookup(_KERNEL_INITIALIZERS, kernel_initializer, "kernel_initializer")
         lookup(_BIAS_INITIALIZERS, bias_initializer, "bias_initializer")
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -302,14 +329,22 @@ class Dense(Layer):
 
     def compute_output_dim(self, n_in: int) -> int:
         """Always ``units`` (for any input width ``n_in >= 1``)."""
-        check_int(n_in, "n_in", 1)
+        check_size(n_in, "n_in")
         return self.units
 
     def params_for_width(self, n_in: int | None) -> int | None:
         """``units * (n_in + 1)``."""
+        _check_width(n_in)
         if self.built:
             return self.count_params()
         return None if n_in is None else self.units * (n_in + 1)
+
+    def param_shapes(self, n_in: int) -> dict[str, tuple[int, ...]] | None:
+        """``{"W": (units, n_in), "b": (units,)}``, built or not."""
+        n_in = check_size(n_in, "n_in")
+        if self.built:
+            return super().param_shapes(n_in)
+        return {"W": (self.units, n_in), "b": (self.units,)}
 
     def _build(self, n_in: int, rng: np.random.Generator | None, dtype: np.dtype) -> None:
         if self.input_dim is not None and n_in != self.input_dim:
@@ -458,7 +493,12 @@ class Activation(Layer):
 
     def compute_output_dim(self, n_in: int) -> int:
         """Same width as the input."""
-        return check_int(n_in, "n_in", 1)
+        return check_size(n_in, "n_in")
+
+    def param_shapes(self, n_in: int) -> dict[str, tuple[int, ...]] | None:
+        """``{}``: an activation has no parameters."""
+        check_size(n_in, "n_in")
+        return {}
 
     def call(self, Z: np.ndarray) -> np.ndarray:
         A = self.activation.forward(Z)

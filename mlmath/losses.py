@@ -73,6 +73,8 @@ def _check_pair(Y: object, P: object, name_y: str, name_p: str, *, hint: str = "
 
 
 def _check_unit_interval(arr: np.ndarray, name: str, what: str, hint: str = "") -> None:
+    if arr.size == 0:
+        return
     low, high = float(arr.min()), float(arr.max())
     if low < 0 or high > 1:
         bad = low if low < 0 else high
@@ -410,7 +412,13 @@ class Loss:
         return self.value_and_grad_unchecked(y, p)
 
     def check_targets(self, Y: np.ndarray, name: str = "Y") -> None:
-        """Raise ``ValueError`` if the targets ``Y`` (a finite float array) do not suit this loss."""
+        """Raise ``ValueError`` (or ``TypeError``) if the targets ``Y`` do not suit this loss.
+
+        Every loss wants finite real numbers, which is all this base method checks; a subclass
+        checks more (one-hot rows, values in :math:`[0, 1]`). ``name`` is the targets' name in
+        the messages.
+        """
+        as_float_array(Y, name)
 
     # -- protocol (unchecked) ------------------------------------------------------------------
 
@@ -544,7 +552,10 @@ class CategoricalCrossentropy(_ProbabilityLoss):
 
     def check_targets(self, Y: np.ndarray, name: str = "Y") -> None:
         """Require rows of ``Y`` to be one-hot or probability distributions."""
-        _check_distributions(Y, name)
+        arr = as_float_array(Y, name)
+        if arr.ndim == 0:
+            raise ValueError(f"{name} must hold one row of class probabilities per sample; got a scalar {arr.item()!r}")
+        _check_distributions(arr, name)
 
     def value_and_grad_unchecked(self, Y: np.ndarray, P: np.ndarray) -> tuple[float, np.ndarray]:
         return _cce_logits(Y, P) if self.from_logits else _cce(Y, P)
@@ -592,7 +603,7 @@ class BinaryCrossentropy(_ProbabilityLoss):
 
     def check_targets(self, Y: np.ndarray, name: str = "Y") -> None:
         """Require targets in :math:`[0, 1]`."""
-        _check_unit_interval(Y, name, "targets")
+        _check_unit_interval(as_float_array(Y, name), name, "targets")
 
     def value_and_grad_unchecked(self, Y: np.ndarray, P: np.ndarray) -> tuple[float, np.ndarray]:
         return _bce_logits(Y, P) if self.from_logits else _bce(Y, P)

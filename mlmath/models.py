@@ -34,8 +34,11 @@ from mlmath._validation import (
     as_float_array,
     as_generator,
     check_dtype,
+    check_finite,
     check_in_range,
     check_int,
+    check_size,
+    check_str,
     check_verbose,
 )
 from mlmath.data import train_validation_split
@@ -147,17 +150,32 @@ class LayerStack:
     def __init__(
         self, layers: Iterable[Layer] | None = None, seed: int | None = None, name: str = "sequential"
     ) -> None:
-        if not isinstance(name, str):
-            raise TypeError(f"name must be a string; got {type(name).__name__}")
-        self.name = name
+        self.name = check_str(name, "name")
         self.seed = None if seed is None else check_int(seed, "seed", 0)
+        given = _check_layers(layers)
         self._rng = as_generator(self.seed)
         self._layers: list[Layer] = []
         self._dtype: np.dtype | None = None
         self._flat: tuple[np.ndarray, np.ndarray] | None = None  # all parameters, all gradients
         self._views: list[np.ndarray] = []
-        for layer in layers or ():
-            self.add(layer)
+        given_names = [layer.name for layer in given]
+        for i, layer in enumerate(given):
+            try:
+                self.add(layer)
+            except (TypeError, ValueError) as exc:
+                for renamed, old_name in zip(given, given_names, strict=True):  # add() names the layers it takes
+                    renamed.name = old_name
+                raise type(exc)(f"layers[{i}]: {exc}") from None
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Finish a copy (``copy.deepcopy``) or an unpickling: the layers' arrays become views of one buffer again.
+
+        A copy holds each view as an array of its own, so the optimizer's flat update would write
+        into a buffer that the layers no longer read.
+        """
+        self.__dict__.update(state)
+        if self._flat is not None and self._packed():
+            self._pack()
 
     def add(self, layer: Layer) -> None:
         """Append ``layer`` to the stack (naming it ``"dense"``, ``"dense_1"``, ... if unnamed).
@@ -253,7 +271,7 @@ class LayerStack:
                     "the input width is unknown: give the first layer input_dim (Dense(64, input_dim=20)), "
                     "call build(input_dim), or call fit/predict, which take it from X"
                 )
-        n_in = check_int(input_dim, "input_dim", 1)
+        n_in = check_size(input_dim, "input_dim")
         if self.built:
             if n_in != self.input_dim or dt != self._dtype:
                 raise ValueError(
@@ -287,6 +305,8 @@ class LayerStack:
         views_p, views_g = split_flat(flat_p, shapes), split_flat(flat_g, shapes)
         for (layer, key), vp, vg in zip(pairs, views_p, views_g, strict=True):
             vp[...] = layer.params[key]
+            if key in layer.grads:
+                vg[...] = layer.grads[key]
             layer.params[key], layer.grads[key] = vp, vg
         self._flat, self._views = (flat_p, flat_g), views_p + views_g
 
@@ -319,6 +339,25 @@ class LayerStack:
     def _grads(self) -> list[np.ndarray]:
         return [g for layer in self._layers for g in layer.grads.values()]
 
+    def _param_specs(self, n_in: int | None) -> list[tuple[str, tuple[int, ...]]] | None:
+        """Names and shapes of the parameters once built for inputs of width ``n_in``; ``None`` while unknown."""
+        if n_in is None:
+            return None
+        specs, width = [], n_in
+        for layer in self._layers:
+            shapes = layer.param_shapes(width)
+            if shapes is None:
+                return None
+            specs += [(f"{layer.name}/{key}", shape) for key, shape in shapes.items()]
+            width = layer.compute_output_dim(width)
+        return specs
+
+    def _weight_specs(self) -> list[tuple[str, tuple[int, ...]]] | None:
+        """Names and shapes of :attr:`trainable_weights`, known without building where possible."""
+        if self.built:
+            return [(f"{layer.name}/{key}", p.shape) for layer in self._layers for key, p in layer.params.items()]
+        return self._param_specs(self.input_dim)
+
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the parameter arrays, in the order of :attr:`trainable_weights`."""
         return [p.copy() for p in self.trainable_weights]
@@ -327,22 +366,26 @@ class LayerStack:
         """Copy ``weights`` (as from :meth:`get_weights`) into the parameters, in place.
 
         The optimizer state is left as it is. Raises ``ValueError`` if the number of arrays or
-        a shape differs, or a value is not finite; nothing changes then.
+        a shape differs, or a value is not finite; nothing changes then (an unbuilt model whose
+        layers' shapes are known is checked before it is built).
         """
-        params = self.trainable_weights
+        specs = self._weight_specs()
         if not isinstance(weights, list | tuple):
+            count = "" if specs is None else f"{len(specs)} "
             raise TypeError(
-                f"weights must be a list of {len(params)} arrays, as from get_weights(); got {type(weights).__name__}"
+                f"weights must be a list of {count}arrays, as from get_weights(); got {type(weights).__name__}"
             )
-        if len(weights) != len(params):
-            raise ValueError(f"weights must hold {len(params)} arrays, as from get_weights(); got {len(weights)}")
-        checked = []
-        for i, (p, w) in enumerate(zip(params, weights, strict=True)):
-            arr = as_float_array(w, f"weights[{i}]")
-            if arr.shape != p.shape:
-                raise ValueError(f"weights[{i}] must have shape {p.shape} ({self.weight_names[i]}); got {arr.shape}")
-            checked.append(arr)
-        for p, arr in zip(params, checked, strict=True):
+        if specs is not None:
+            _check_count(weights, specs)
+        checked = [as_float_array(w, f"weights[{i}]") for i, w in enumerate(weights)]
+        if specs is None:  # the shapes are known once the layers are built
+            self._ensure_built()
+            specs = self._weight_specs() or []
+            _check_count(weights, specs)
+        for i, (arr, (name, shape)) in enumerate(zip(checked, specs, strict=True)):
+            if arr.shape != shape:
+                raise ValueError(f"weights[{i}] must have shape {shape} ({name}); got {arr.shape}")
+        for p, arr in zip(self.trainable_weights, checked, strict=True):
             np.copyto(p, arr, casting="same_kind")
 
     def get_flat_weights(self) -> np.ndarray:
@@ -359,12 +402,16 @@ class LayerStack:
         Raises ``ValueError`` if its length is not :meth:`count_params` or a value is not finite;
         nothing changes then.
         """
-        params = self.trainable_weights
         flat = as_float_array(theta, "theta", ndim=1, shape_hint="(count_params(),)")
-        n = total_size([p.shape for p in params])
+        specs = self._weight_specs()
+        if specs is None:  # the shapes are known once the layers are built
+            self._ensure_built()
+            specs = self._weight_specs() or []
+        shapes = [shape for _, shape in specs]
+        n = total_size(shapes)
         if flat.size != n:
             raise ValueError(f"theta must have length {n} (the model's number of parameters); got {flat.size}")
-        for p, v in zip(params, split_flat(flat, [p.shape for p in params]), strict=True):
+        for p, v in zip(self.trainable_weights, split_flat(flat, shapes), strict=True):
             np.copyto(p, v, casting="same_kind")
 
     def count_params(self) -> int:
@@ -547,12 +594,13 @@ class Sequential(LayerStack):
     ) -> tuple[np.ndarray, np.ndarray]:
         nx, ny = names
         X = self._check_X(X, nx)
-        if np.ndim(Y) != 2:
+        Y = as_float_array(Y, ny, finite=False)
+        if Y.ndim != 2:
             raise ValueError(
-                f"{ny} must be a 2-D array of shape (n_samples, n_outputs); got shape {np.shape(Y)}. "
+                f"{ny} must be a 2-D array of shape (n_samples, n_outputs); got shape {Y.shape}. "
                 f"{ONE_HOT_HINT} For one output per sample, pass {ny}.reshape(-1, 1)."
             )
-        Y = as_float_array(Y, ny, ndim=2, shape_hint="(n_samples, n_outputs)")
+        check_finite(Y, ny)
         if Y.shape[0] != X.shape[0]:
             raise ValueError(f"{nx} and {ny} must have the same number of rows; got {X.shape[0]} and {Y.shape[0]}")
         n_out = self._widths(X.shape[1])[-1]
@@ -713,9 +761,12 @@ class Sequential(LayerStack):
         if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (X_val, Y_val)")
         X_given, Y_given = validation_data
-        X_val, Y_val = self._check_XY(X_given, Y_given, names=("X_val", "Y_val"))
-        if X_val.shape[1] != X.shape[1]:
-            raise ValueError(f"X_val has {X_val.shape[1]} features, but X has {X.shape[1]}")
+        try:
+            X_val, Y_val = self._check_XY(X_given, Y_given, names=("X_val", "Y_val"))
+            if X_val.shape[1] != X.shape[1]:
+                raise ValueError(f"X_val has {X_val.shape[1]} features, but X has {X.shape[1]}")
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"validation_data = (X_val, Y_val): {exc}") from None
         return (X, Y), (X_val, Y_val)
 
     def evaluate(self, X: np.ndarray, Y: np.ndarray, batch_size: int = 32, verbose: int = 1) -> list[float] | float:
@@ -869,11 +920,43 @@ class Sequential(LayerStack):
         loss = self._require_compiled("hessian_vector_product")[0]
         curvature.check_hvp_support(self._layers, loss)
         X, Y = self._check_XY(X, Y)
+        specs = None if self.built else self._param_specs(X.shape[1])
+        if specs is not None:  # check V before the build draws any weight: arrays of the shapes to come, no memory
+            like = [np.broadcast_to(np.zeros((), X.dtype), shape) for _, shape in specs]
+            curvature.check_direction(V, like, [name for name, _ in specs])
         self._ensure_built(X.shape[1], X.dtype)
         X, Y = self._cast(X, Y)
         flat_form, directions = curvature.check_direction(V, self.trainable_weights, self.weight_names)
         result = curvature.hessian_vector_product(self._layers, loss, X, Y, directions)
         return result if flat_form else split_flat(result, [d.shape for d in directions])
+
+
+def _check_layers(layers: object) -> list[Layer]:
+    """The layers given to a model's constructor, as a list: each a Layer, none twice."""
+    if layers is None:
+        return []
+    expected = "layers must be a list of layers such as [Dense(64), Activation('relu')]"
+    if isinstance(layers, Layer | str | bytes):
+        raise TypeError(f"{expected}; got {type(layers).__name__}")
+    try:
+        given = list(layers)  # type: ignore[call-overload]
+    except TypeError:
+        raise TypeError(f"{expected}; got {type(layers).__name__}") from None
+    seen: dict[int, int] = {}
+    for i, layer in enumerate(given):
+        if not isinstance(layer, Layer):
+            raise TypeError(
+                f"layers[{i}] must be a layer such as Dense(64) or Activation('relu'); got {type(layer).__name__}"
+            )
+        if id(layer) in seen:
+            raise ValueError(f"layers[{i}] is the same layer as layers[{seen[id(layer)]}]; create a new one")
+        seen[id(layer)] = i
+    return given
+
+
+def _check_count(weights: Sequence[object], specs: Sequence[tuple[str, tuple[int, ...]]]) -> None:
+    if len(weights) != len(specs):
+        raise ValueError(f"weights must hold {len(specs)} arrays, as from get_weights(); got {len(weights)}")
 
 
 def _summary_lines(name: str, layers: Sequence[Layer], widths: Sequence[int | None]) -> list[str]:

@@ -67,7 +67,9 @@ from mlmath._validation import (
     check_finite,
     check_in_range,
     check_int,
+    check_param_arrays,
     check_positive,
+    describe,
     lookup,
 )
 
@@ -143,13 +145,6 @@ def _param_and_grad(param: object, grad: object) -> tuple[np.ndarray, np.ndarray
     return p, g.astype(p.dtype, copy=False)
 
 
-def _describe(value: object) -> str:
-    """``value``'s type in words, with its dtype if it is an array."""
-    if isinstance(value, np.ndarray):
-        return f"ndarray of dtype {value.dtype}"
-    return type(value).__name__
-
-
 def _check_state_keys(state: object, names: Sequence[str], what: str) -> None:
     """Raise unless ``state`` is a mapping with exactly the keys ``"t"`` and ``names``."""
     if not isinstance(state, Mapping):
@@ -168,7 +163,7 @@ def _slot_arrays(items: object, name: str) -> list[np.ndarray]:
     for i, item in enumerate(items):
         label = f"state[{name!r}][{i}]"
         if not isinstance(item, np.ndarray) or item.dtype not in (np.float32, np.float64):
-            raise TypeError(f"{label} must be a float32 or float64 numpy array; got {_describe(item)}")
+            raise TypeError(f"{label} must be a float32 or float64 numpy array; got {describe(item)}")
         check_finite(item, label)
     return list(items)
 
@@ -271,6 +266,17 @@ class ExponentialDecay(LearningRateSchedule):
         }
 
 
+def _number_list(value: object, name: str) -> Sequence[object]:
+    """A list, tuple or 1-D array (of entries still to check), refusing strings, scalars and other shapes."""
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1:
+            raise ValueError(f"{name} must be a list of numbers (or a 1-D array); got an array of shape {value.shape}")
+        return list(value)
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a list of numbers; got {type(value).__name__}")
+    return value
+
+
 class PiecewiseConstantDecay(LearningRateSchedule):
     r"""A learning rate constant between boundaries (a step decay), Keras's ``PiecewiseConstantDecay``.
 
@@ -299,20 +305,17 @@ class PiecewiseConstantDecay(LearningRateSchedule):
     """
 
     def __init__(self, boundaries: Sequence[float], values: Sequence[float]) -> None:
-        if isinstance(boundaries, str | bytes) or not isinstance(boundaries, Sequence | np.ndarray):
-            raise TypeError(f"boundaries must be a list of numbers; got {type(boundaries).__name__}")
-        if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
-            raise TypeError(f"values must be a list of numbers; got {type(values).__name__}")
-        if len(values) != len(boundaries) + 1:
+        given_b, given_v = _number_list(boundaries, "boundaries"), _number_list(values, "values")
+        if len(given_v) != len(given_b) + 1:
             raise ValueError(
-                f"values must have one more entry than boundaries; got {len(boundaries)} boundaries "
-                f"and {len(values)} values"
+                f"values must have one more entry than boundaries; got {len(given_b)} boundaries "
+                f"and {len(given_v)} values"
             )
-        b = [check_in_range(x, f"boundaries[{i}]", -math.inf, math.inf) for i, x in enumerate(boundaries)]
+        b = [check_in_range(x, f"boundaries[{i}]", -math.inf, math.inf) for i, x in enumerate(given_b)]
         if any(b1 <= b0 for b0, b1 in itertools.pairwise(b)):
-            raise ValueError(f"boundaries must be strictly increasing; got {list(boundaries)!r}")
+            raise ValueError(f"boundaries must be strictly increasing; got {list(given_b)!r}")
         self.boundaries = b
-        self.values = [check_positive(x, f"values[{i}]") for i, x in enumerate(values)]
+        self.values = [check_positive(x, f"values[{i}]") for i, x in enumerate(given_v)]
         self._b = np.array(b, dtype=np.float64)
         self._v = np.array(self.values, dtype=np.float64)
 
@@ -477,6 +480,20 @@ class Optimizer:
         """The value every entry of the slot ``name`` starts from (0 unless a subclass says otherwise)."""
         return 0.0
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Finish a copy (``copy.deepcopy``) or an unpickling: make the per-parameter state views again.
+
+        A copy holds each view of a flat buffer as an array of its own; without this, the flat
+        update of :meth:`apply_unchecked` would write into buffers that the per-array update and
+        :meth:`get_state` no longer read.
+        """
+        self.__dict__.update(state)
+        if self._flat is not None and self._specs is not None:
+            shapes = [shape for shape, _ in self._specs]
+            views = {name: split_flat(buffer, shapes) for name, buffer in self._flat.items()}
+            self._tmp = views.pop("_tmp")
+            self._slots = views
+
     @property
     def iterations(self) -> int:
         """Number of steps taken: :math:`t` of the last update (0 before the first)."""
@@ -512,14 +529,9 @@ class Optimizer:
             from those this optimizer's state was created for, or a learning-rate schedule
             returns a negative or non-finite rate.
         """
-        checked = as_array_list(params, "params")  # without copies, unless an array needs a conversion
-        for i, (p, a) in enumerate(zip(params, checked, strict=True)):
-            if a is not p:  # a conversion: not an array that can be updated in place
-                raise TypeError(
-                    f"params[{i}] must be a float32 or float64 numpy array (updated in place); got {_describe(p)}"
-                )
-            if not p.flags.writeable:
-                raise TypeError(f"params[{i}] must be writable: the optimizer updates it in place")
+        params = check_param_arrays(params)
+        for i, p in enumerate(params):
+            check_finite(p, f"params[{i}]")
         if not params:
             raise ValueError("params must hold at least one array")
         gs = as_array_list(grads, "grads")
@@ -542,23 +554,30 @@ class Optimizer:
 
         Raises
         ------
+        TypeError
+            If ``params`` is not a list (or tuple) of float32 or float64 numpy arrays.
         ValueError
             If the state holds another number of arrays than ``params``, or an array of another
             shape or dtype than the matching parameter. Before the first update (no state yet)
             every list of parameters is compatible.
         """
+        self._check_fits(check_param_arrays(params, writable=False), "params")
+
+    def _check_fits(self, arrays: Sequence[np.ndarray], name: str) -> None:
+        """:meth:`check_compatible` for the arrays ``name`` (parameters, or the first slot of a state)."""
         if self._specs is None:
             return
-        if len(self._specs) != len(params):
+        misfit = f"{name} does not fit this optimizer:"
+        if len(arrays) != len(self._specs):
             raise ValueError(
-                f"this optimizer holds state for {len(self._specs)} parameter arrays; got {len(params)}. "
+                f"{misfit} this optimizer holds state for {len(self._specs)} parameter arrays; got {len(arrays)}. "
                 "Use a new optimizer for another model."
             )
-        for i, ((shape, dt), p) in enumerate(zip(self._specs, params, strict=True)):
-            if shape != p.shape or dt != p.dtype:
+        for i, ((shape, dt), a) in enumerate(zip(self._specs, arrays, strict=True)):
+            if shape != a.shape or dt != a.dtype:
                 raise ValueError(
-                    f"this optimizer's state for params[{i}] has shape {shape} and dtype {dt}; "
-                    f"got shape {p.shape} and dtype {p.dtype}. Use a new optimizer for another model."
+                    f"{misfit} this optimizer's state for params[{i}] has shape {shape} and dtype {dt}; "
+                    f"got shape {a.shape} and dtype {a.dtype}. Use a new optimizer for another model."
                 )
 
     def apply_unchecked(
@@ -662,10 +681,7 @@ class Optimizer:
                             f"state[{name!r}][{i}] must have the shape and dtype of state[{head!r}][{i}], "
                             f"{ref.shape} and {ref.dtype}; got {a.shape} and {a.dtype}"
                         )
-            try:
-                self.check_compatible(first)  # the parameters this optimizer already holds state for
-            except ValueError as exc:
-                raise ValueError(f"state[{head!r}] does not fit this optimizer: {exc}") from None
+            self._check_fits(first, f"state[{head!r}]")  # the parameters this optimizer already holds state for
         self._t = t
         if n == 0:
             self._specs, self._flat, self._slots, self._tmp = None, None, {}, []

@@ -54,9 +54,11 @@ from mlmath._validation import (
     as_generator,
     check_dtype,
     check_finite,
+    check_generator,
     check_int,
     check_nonempty,
     check_positive,
+    check_size,
 )
 from mlmath.activations import TANH
 from mlmath.optim import Optimizer
@@ -126,8 +128,6 @@ class RNNForward(NamedTuple):
 # ---------------------------------------------------------------------------------------------
 
 
-
-
 def _check_mode(mode: object) -> str:
     if mode not in MODES:
         raise ValueError(f"mode must be 'many_to_many' or 'many_to_one'; got {mode!r}")
@@ -135,31 +135,40 @@ def _check_mode(mode: object) -> str:
 
 
 def _check_params(params: object) -> RNNParams:
-    """Return ``params`` as :class:`RNNParams` of float arrays whose shapes fit together."""
+    """Return ``params`` as :class:`RNNParams` of float arrays whose shapes fit together.
+
+    Messages name each array as a field of ``params`` (``params.W_hh``), whether an
+    :class:`RNNParams` or a plain sequence of 5 arrays was given.
+    """
     if isinstance(params, np.ndarray) or not isinstance(params, Sequence) or len(params) != 5:
         raise TypeError(
             "params must be an RNNParams or a sequence of 5 arrays (W_xh, W_hh, b_h, W_hy, b_y); "
             f"got {type(params).__name__}" + (f" of length {len(params)}" if isinstance(params, Sequence) else "")
         )
-    W_xh = as_float_array(params[0], "W_xh", ndim=2, shape_hint="(hidden, features)")
-    hidden, _ = W_xh.shape
-    W_hh = as_float_array(params[1], "W_hh", ndim=2, shape_hint="(hidden, hidden)")
-    b_h = as_float_array(params[2], "b_h", ndim=1, shape_hint="(hidden,)")
-    W_hy = as_float_array(params[3], "W_hy", ndim=2, shape_hint="(outputs, hidden)")
-    b_y = as_float_array(params[4], "b_y", ndim=1, shape_hint="(outputs,)")
+    W_xh, W_hh, b_h, W_hy, b_y = (
+        as_float_array(value, f"params.{field}", ndim=ndim, shape_hint=hint)
+        for value, field, ndim, hint in zip(
+            params,
+            RNNParams._fields,
+            (2, 2, 1, 2, 1),
+            ("(hidden, features)", "(hidden, hidden)", "(hidden,)", "(outputs, hidden)", "(outputs,)"),
+            strict=True,
+        )
+    )
+    hidden = W_xh.shape[0]
     if W_hh.shape != (hidden, hidden):
         raise ValueError(
-            f"W_hh must have shape (hidden, hidden) = ({hidden}, {hidden}), hidden = W_xh.shape[0]; "
+            f"params.W_hh must have shape (hidden, hidden) = ({hidden}, {hidden}), hidden = W_xh.shape[0]; "
             f"got shape {W_hh.shape}"
         )
     if b_h.shape != (hidden,):
-        raise ValueError(f"b_h must have shape (hidden,) = ({hidden},); got shape {b_h.shape}")
+        raise ValueError(f"params.b_h must have shape (hidden,) = ({hidden},); got shape {b_h.shape}")
     if W_hy.shape[1] != hidden:
         raise ValueError(
-            f"W_hy must have shape (outputs, hidden) with hidden = {hidden}; got shape {W_hy.shape}"
+            f"params.W_hy must have shape (outputs, hidden) with hidden = {hidden}; got shape {W_hy.shape}"
         )
     if b_y.shape != (W_hy.shape[0],):
-        raise ValueError(f"b_y must have shape (outputs,) = ({W_hy.shape[0]},); got shape {b_y.shape}")
+        raise ValueError(f"params.b_y must have shape (outputs,) = ({W_hy.shape[0]},); got shape {b_y.shape}")
     return RNNParams(W_xh, W_hh, b_h, W_hy, b_y)
 
 
@@ -168,9 +177,7 @@ def _check_X(X: object, n_features: int) -> np.ndarray:
     if arr.ndim != 3:
         hint = ""
         if arr.ndim == 2:
-            hint = (
-                " For one feature per step use X[:, :, None]; for a single sequence use X[None]."
-            )
+            hint = " For one feature per step use X[:, :, None]; for a single sequence use X[None]."
         raise ValueError(
             f"X must be a 3-D array of shape (batch, T, features) = (batch, T, {n_features}); "
             f"got a {arr.ndim}-D array of shape {arr.shape}.{hint}"
@@ -225,9 +232,7 @@ def _check_h0(h0: object, batch: int, hidden: int, dtype: np.dtype) -> np.ndarra
     return arr.astype(dtype, copy=False)
 
 
-def _prepare(
-    params: object, X: object, h0: object
-) -> tuple[RNNParams, np.ndarray, np.ndarray | None, np.dtype]:
+def _prepare(params: object, X: object, h0: object) -> tuple[RNNParams, np.ndarray, np.ndarray | None, np.dtype]:
     """Check and cast everything but ``Y``; return params, X time-major ``(T, batch, features)``, h0, dtype."""
     p = _check_params(params)
     X_arr = _check_X(X, p.W_xh.shape[1])
@@ -298,8 +303,13 @@ def _output_grads(
 
 
 def _param_grads(
-    p: RNNParams, Xt: np.ndarray, Hs: np.ndarray, dA: np.ndarray, h0: np.ndarray | None,
-    dW_hy: np.ndarray, db_y: np.ndarray,
+    p: RNNParams,
+    Xt: np.ndarray,
+    Hs: np.ndarray,
+    dA: np.ndarray,
+    h0: np.ndarray | None,
+    dW_hy: np.ndarray,
+    db_y: np.ndarray,
 ) -> RNNGradients:
     r"""Gradients from :math:`\partial L/\partial a_t` (``dA``, shape ``(T, batch, hidden)``) for all steps.
 
@@ -430,20 +440,19 @@ def init_params(
     >>> np.allclose(p.W_hh @ p.W_hh.T, np.eye(4))
     True
     """
-    n_x = check_int(input_size, "input_size")
-    n_h = check_int(hidden_size, "hidden_size")
-    n_y = check_int(output_size, "output_size")
+    n_x = check_size(input_size, "input_size")
+    n_h = check_size(hidden_size, "hidden_size")
+    n_y = check_size(output_size, "output_size")
     dt = check_dtype(dtype)
-    if rng is None:
-        rng = as_generator(seed)
-    elif not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
-    W_xh = initializers.glorot_uniform((n_h, n_x), rng)
-    W_hh = initializers.orthogonal((n_h, n_h), rng)
-    W_hy = initializers.glorot_uniform((n_y, n_h), rng)
-    return RNNParams(
-        W_xh.astype(dt), W_hh.astype(dt), np.zeros(n_h, dt), W_hy.astype(dt), np.zeros(n_y, dt)
-    )
+    gen = check_generator(rng, allow_none=True)
+    if gen is None:
+        gen = as_generator(seed)
+    elif seed is not None:
+        as_generator(seed)  # ignored, but checked: a bad seed is a mistake even where rng wins
+    W_xh = initializers.glorot_uniform((n_h, n_x), gen)
+    W_hh = initializers.orthogonal((n_h, n_h), gen)
+    W_hy = initializers.glorot_uniform((n_y, n_h), gen)
+    return RNNParams(W_xh.astype(dt), W_hh.astype(dt), np.zeros(n_h, dt), W_hy.astype(dt), np.zeros(n_y, dt))
 
 
 def rnn_forward(
@@ -714,7 +723,8 @@ def clip_grad_norm(grads: _Grads, max_norm: float) -> tuple[_Grads, float]:
     Raises
     ------
     ValueError
-        If ``max_norm <= 0``, or the gradients hold NaN or infinity (no rescaling repairs those).
+        If ``max_norm <= 0``, or the gradients hold NaN or infinity (no rescaling repairs those),
+        or their global norm overflows.
 
     Examples
     --------
@@ -725,14 +735,14 @@ def clip_grad_norm(grads: _Grads, max_norm: float) -> tuple[_Grads, float]:
     [array([0.6]), array([[0.8]])]
     """
     limit = check_positive(max_norm, "max_norm")
-    arrays = as_array_list(grads, "grads", finite=False)
+    arrays = as_array_list(grads, "grads")  # clipping cannot repair NaN or infinite gradients
     if not arrays:
         raise ValueError("grads must hold at least one array")
     norm = _global_norm(arrays)
     if not np.isfinite(norm):
         raise ValueError(
-            f"the gradients' global norm is not finite ({norm}); clipping cannot repair NaN or "
-            "infinite gradients: lower the learning rate or clip earlier"
+            f"the global norm of grads is not finite ({norm}): the sum of squares of these finite gradients "
+            "overflows the floating-point range; lower the learning rate or clip earlier"
         )
     if norm > limit:
         scale = limit / norm
@@ -976,8 +986,14 @@ class RNN:
         return run_epochs(n, options, step_of_epoch, params, opt, ["loss"], history)
 
     def _train_step(
-        self, Xt: np.ndarray, Yt: np.ndarray, optimizer: Optimizer, options: FitOptions,
-        limit: float | None, k: int | None, history: RNNHistory,
+        self,
+        Xt: np.ndarray,
+        Yt: np.ndarray,
+        optimizer: Optimizer,
+        options: FitOptions,
+        limit: float | None,
+        k: int | None,
+        history: RNNHistory,
     ) -> Callable[[np.ndarray | slice, int, int], dict[str, float]]:
         """One step of :meth:`fit` on time-major data: BPTT, the finite check, clipping, the update."""
         params = list(self.params)

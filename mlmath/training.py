@@ -28,7 +28,16 @@ from typing import TypeVar
 
 import numpy as np
 
-from mlmath._validation import as_generator, check_bool, check_int, check_verbose
+from mlmath._validation import (
+    as_generator,
+    check_bool,
+    check_generator,
+    check_int,
+    check_param_arrays,
+    check_size,
+    check_str,
+    check_verbose,
+)
 from mlmath.optim import Optimizer
 
 __all__ = ["FitOptions", "History", "check_fit_options", "diverged", "restore_on_failure", "run_epochs"]
@@ -75,7 +84,7 @@ class FitOptions:
 
     def steps(self, n_rows: int) -> int:
         """Number of batches per epoch for ``n_rows`` training rows."""
-        return math.ceil(n_rows / self.batch_size)
+        return math.ceil(check_int(n_rows, "n_rows", 0) / self.batch_size)
 
 
 def check_fit_options(
@@ -87,20 +96,34 @@ def check_fit_options(
     seed: object,
     default_rng: np.random.Generator,
 ) -> FitOptions:
-    """Check the options every ``fit`` shares; ``seed=None`` shuffles from the model's ``default_rng``."""
+    """Check the options every ``fit`` shares; ``seed=None`` shuffles from the model's ``default_rng``.
+
+    ``epochs`` is bounded as a size (the history holds one value per epoch); ``batch_size`` may
+    exceed the number of rows (one batch of all of them).
+    """
+    rng = check_generator(default_rng, "default_rng")
     return FitOptions(
-        epochs=check_int(epochs, "epochs", 1),
+        epochs=check_size(epochs, "epochs"),
         batch_size=check_int(batch_size, "batch_size", 1),
         shuffle=check_bool(shuffle, "shuffle"),
         verbose=check_verbose(verbose),
-        rng=default_rng if seed is None else as_generator(seed),
+        rng=rng if seed is None else as_generator(seed),
     )
 
 
 def diverged(
     what: str, value: float | str, epoch: int, epochs: int, step: int | None = None, steps: int = 0
 ) -> FloatingPointError:
-    """The error for a quantity that became NaN or infinite, naming where, and saying what was restored."""
+    """The error for a quantity that became NaN or infinite, naming where, and saying what was restored.
+
+    ``epoch`` of ``epochs`` and, within it, ``step`` of ``steps`` (``step=None`` after the epoch's steps).
+    """
+    check_str(what, "what")
+    check_int(epoch, "epoch", 1)
+    check_int(epochs, "epochs", 1)
+    if step is not None:
+        check_int(step, "step", 1)
+    check_int(steps, "steps", 0)
     where = f"epoch {epoch}/{epochs}" + ("" if step is None else f", step {step}/{steps}")
     return FloatingPointError(f"the {what} became {value} at {where}" + _RESTORED)
 
@@ -110,8 +133,13 @@ def restore_on_failure(params: Sequence[np.ndarray], optimizer: Optimizer) -> It
     """Snapshot ``params`` (in place arrays) and the optimizer's state; put both back on any exception.
 
     ``BaseException`` is caught on purpose: a ``KeyboardInterrupt`` in the middle of an epoch
-    must not leave half-trained weights behind either. The exception is re-raised.
+    must not leave half-trained weights behind either. The exception is re-raised. ``params``
+    must be a list of float32 or float64 numpy arrays (updated in place) and ``optimizer`` an
+    :class:`~mlmath.optim.Optimizer`, checked on entering the block.
     """
+    params = check_param_arrays(params)
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be an Optimizer such as Adam(); got {type(optimizer).__name__}")
     saved_params, saved_state = [p.copy() for p in params], optimizer.get_state()
     try:
         yield

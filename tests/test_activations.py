@@ -80,8 +80,9 @@ def test_softmax_and_log_softmax_stable_at_large_logits():
 def test_sigmoid_stable_at_large_inputs():
     z = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0])
     s = act.sigmoid(z)
-    np.testing.assert_allclose(s, [0.0, math.exp(-50) / (1 + math.exp(-50)), 0.5, 1 / (1 + math.exp(-50)), 1.0],
-                               rtol=1e-15, atol=0)
+    np.testing.assert_allclose(
+        s, [0.0, math.exp(-50) / (1 + math.exp(-50)), 0.5, 1 / (1 + math.exp(-50)), 1.0], rtol=1e-15, atol=0
+    )
     np.testing.assert_array_equal(act.sigmoid_derivative(z)[[0, -1]], [0.0, 0.0])
 
 
@@ -192,8 +193,19 @@ def test_registry_wrong_type():
 # --- input errors --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("func", [act.relu, act.sigmoid, act.tanh, act.softmax, act.log_softmax,
-                                  act.relu_derivative, act.sigmoid_derivative, act.tanh_derivative])
+@pytest.mark.parametrize(
+    "func",
+    [
+        act.relu,
+        act.sigmoid,
+        act.tanh,
+        act.softmax,
+        act.log_softmax,
+        act.relu_derivative,
+        act.sigmoid_derivative,
+        act.tanh_derivative,
+    ],
+)
 def test_non_finite_input_refused(func):
     with pytest.raises(ValueError, match=r"z must hold only finite values; got 1 NaN"):
         func(np.array([[0.0, np.nan]]))

@@ -368,8 +368,11 @@ def small(rng):
     ("V", "error", "match"),
     [
         (lambda: [np.zeros((5, 4)), np.zeros(5), np.zeros((3, 5))], ValueError, r"a list of 4 arrays.*got a list of 3"),
-        (lambda: [np.zeros((5, 4)), np.zeros(5), np.zeros((5, 3)), np.zeros(3)], ValueError,
-         r"V\[2\] must have shape \(3, 5\), like dense_1/W; got shape \(5, 3\)"),
+        (
+            lambda: [np.zeros((5, 4)), np.zeros(5), np.zeros((5, 3)), np.zeros(3)],
+            ValueError,
+            r"V\[2\] must have shape \(3, 5\), like dense_1/W; got shape \(5, 3\)",
+        ),
         (lambda: np.zeros(42), ValueError, r"1-D numpy array of length 43.*got a 1-D array of length 42"),
         (lambda: np.zeros((43, 1)), ValueError, r"got a numpy array of shape \(43, 1\)"),
         (lambda: [np.zeros((5, 4)), np.full(5, np.nan), np.zeros((3, 5)), np.zeros(3)], ValueError, r"V\[1\]"),

@@ -208,16 +208,19 @@ def test_x_must_be_finite():
         Dense(2).forward(np.array([[np.nan, 1.0]]))
 
 
-@pytest.mark.parametrize(("kwargs", "exc", "pattern"), [
-    ({"units": 0}, ValueError, r"units must be an integer >= 1; got 0"),
-    ({"units": 2.5}, TypeError, r"units must be an integer >= 1; got float 2.5"),
-    ({"units": True}, TypeError, r"units must be an integer"),
-    ({"units": 2, "input_dim": 0}, ValueError, r"input_dim must be an integer >= 1"),
-    ({"units": 2, "kernel_initializer": "orthogonal"}, ValueError, r"kernel_initializer must be one of 'glorot_u"),
-    ({"units": 2, "bias_initializer": "glorot_uniform"}, ValueError, r"bias_initializer must be one of 'zeros'"),
-    ({"units": 2, "seed": -1}, ValueError, r"seed must be an integer >= 0"),
-    ({"units": 2, "name": 3}, TypeError, r"name must be a string"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "pattern"),
+    [
+        ({"units": 0}, ValueError, r"units must be an integer >= 1; got 0"),
+        ({"units": 2.5}, TypeError, r"units must be an integer >= 1; got float 2.5"),
+        ({"units": True}, TypeError, r"units must be an integer"),
+        ({"units": 2, "input_dim": 0}, ValueError, r"input_dim must be an integer >= 1"),
+        ({"units": 2, "kernel_initializer": "orthogonal"}, ValueError, r"kernel_initializer must be one of 'glorot_u"),
+        ({"units": 2, "bias_initializer": "glorot_uniform"}, ValueError, r"bias_initializer must be one of 'zeros'"),
+        ({"units": 2, "seed": -1}, ValueError, r"seed must be an integer >= 0"),
+        ({"units": 2, "name": 3}, TypeError, r"name must be a string"),
+    ],
+)
 def test_dense_constructor_errors(kwargs, exc, pattern):
     with pytest.raises(exc, match=pattern):
         Dense(**kwargs)

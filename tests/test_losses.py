@@ -186,17 +186,22 @@ def test_classes_agree_with_functions(rng):
         assert isinstance(obj(Y, pred), float)
 
 
-@pytest.mark.parametrize(("loss", "activation"), [
-    (L.CategoricalCrossentropy(), "softmax"),
-    (L.BinaryCrossentropy(), "sigmoid"),
-])
+@pytest.mark.parametrize(
+    ("loss", "activation"),
+    [
+        (L.CategoricalCrossentropy(), "softmax"),
+        (L.BinaryCrossentropy(), "sigmoid"),
+    ],
+)
 def test_fused_gradient_is_the_gradient_through_the_activation(loss, activation, rng):
     Z = rng.normal(size=(4, 3))
     Y = one_hot([0, 1, 2, 1], 3)
+
     def act(z):
         if activation == "softmax":
             return np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
         return 1 / (1 + np.exp(-z))
+
     fused = loss.fused_gradient(get_activation(activation), Y, act(Z))
     assert rel_err(fused, gradient(lambda z: loss(Y, act(z)), Z, h=H)) < 1e-6
     assert loss.fused_gradient(get_activation("relu"), Y, act(Z)) is None
@@ -219,8 +224,13 @@ def test_get_by_name():
 def test_float32_gradients_stay_float32(rng):
     Y = one_hot([0, 1], 2).astype(np.float32)
     P = probs(rng, (2, 2)).astype(np.float32)
-    for obj in (L.MeanSquaredError(), L.CategoricalCrossentropy(), L.BinaryCrossentropy(),
-                L.CategoricalCrossentropy(from_logits=True), L.BinaryCrossentropy(from_logits=True)):
+    for obj in (
+        L.MeanSquaredError(),
+        L.CategoricalCrossentropy(),
+        L.BinaryCrossentropy(),
+        L.CategoricalCrossentropy(from_logits=True),
+        L.BinaryCrossentropy(from_logits=True),
+    ):
         assert obj.gradient(Y, P).dtype == np.float32
 
 

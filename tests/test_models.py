@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 import re
 
 import numpy as np
@@ -78,8 +80,9 @@ def test_width_taken_from_x_without_input_dim(rng):
 
 
 def test_summary_table(capsys):
-    model = Sequential([Dense(64, input_dim=20), Activation("relu"), Dense(64), Activation("relu"), Dense(3),
-                        Activation("softmax")])
+    model = Sequential(
+        [Dense(64, input_dim=20), Activation("relu"), Dense(64), Activation("relu"), Dense(3), Activation("softmax")]
+    )
     model.summary()
     out = capsys.readouterr().out
     assert 'Model: "sequential"' in out
@@ -90,6 +93,64 @@ def test_summary_table(capsys):
     total = (20 * 64 + 64) + (64 * 64 + 64) + (64 * 3 + 3)
     assert f"Total params: {total:,}" in out
     assert not model.built  # summary does not build
+
+
+@pytest.mark.parametrize(
+    "duplicate", [copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))], ids=["deepcopy", "pickle"]
+)
+def test_a_copy_trains_as_the_original(rng, duplicate):
+    # A copy holds each view of the flat buffers as an array of its own; unless the views are
+    # made again, the optimizer's flat update trains a buffer that the layers no longer read.
+    X, Y = data(rng)
+    model = small_model(seed=0)
+    model.compile(optimizer=Adam(0.01), loss="categorical_crossentropy", metrics=["accuracy"])
+    model.fit(X, Y, epochs=1, batch_size=4, verbose=0, seed=0)
+    twin = duplicate(model)
+    before = twin.get_weights()
+    assert twin.layers[-1].activation is model.layers[-1].activation  # softmax stays fused with the loss
+    for m in (model, twin):
+        m.fit(X, Y, epochs=2, batch_size=4, verbose=0, seed=1)
+    assert not any(np.array_equal(a, b) for a, b in zip(twin.get_weights(), before, strict=True))
+    for a, b in zip(twin.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    state, twin_state = model.optimizer.get_state(), twin.optimizer.get_state()
+    assert twin_state["t"] == state["t"] == 9
+    for key in ("m", "v"):
+        for a, b in zip(twin_state[key], state[key], strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_layers_given_to_the_constructor_are_checked_first():
+    unnamed = Dense(3, input_dim=2)
+    with pytest.raises(TypeError, match=r"layers\[1\] must be a layer such as Dense\(64\)"):
+        Sequential([unnamed, "relu"])
+    with pytest.raises(ValueError, match=r"layers\[1\] is the same layer as layers\[0\]"):
+        Sequential([unnamed, unnamed])
+    with pytest.raises(ValueError, match=r"layers\[1\]: Dense\(input_dim=5\) cannot follow a layer with 3 outputs"):
+        Sequential([unnamed, Dense(2, input_dim=5)])
+    assert unnamed.name is None  # a refused model does not keep the names it gave
+
+
+def test_an_unbuilt_model_checks_weights_before_drawing_any(rng):
+    model = small_model(seed=0)
+    state = model._rng.bit_generator.state
+    good = small_model(seed=1).get_weights()
+    for bad in (None, good[0], good[:3], [np.full((5, 4), np.nan), *good[1:]], [good[1], *good[1:]]):
+        with pytest.raises((TypeError, ValueError), match=r"weights"):
+            model.set_weights(bad)
+    with pytest.raises(ValueError, match=r"theta must have length 43"):
+        model.set_flat_weights(np.zeros(42))
+    model.compile(optimizer="sgd", loss="mse")
+    X, Y = data(rng)
+    with pytest.raises(ValueError, match=r"V must be .* length 43"):
+        model.hessian_vector_product(X, Y, np.zeros(42))
+    with pytest.raises(TypeError, match=r"Y must be array-like of numbers"):
+        model.loss_and_gradients(X, [[1.0, 0.0], [1.0]])
+    assert not model.built
+    assert model._rng.bit_generator.state == state
+    model.set_weights(good)  # a valid call builds it
+    for a, b in zip(model.get_weights(), good, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_add_errors():
@@ -107,13 +168,16 @@ def test_add_errors():
 # --- gradients ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("out", "loss"), [
-    ("softmax", MeanSquaredError()),
-    ("softmax", CategoricalCrossentropy()),  # fused: (P - Y) / m into the last Dense
-    ("linear", CategoricalCrossentropy(from_logits=True)),
-    ("sigmoid", BinaryCrossentropy()),  # fused: (P - Y) / (m n)
-    ("relu", MeanSquaredError()),
-])
+@pytest.mark.parametrize(
+    ("out", "loss"),
+    [
+        ("softmax", MeanSquaredError()),
+        ("softmax", CategoricalCrossentropy()),  # fused: (P - Y) / m into the last Dense
+        ("linear", CategoricalCrossentropy(from_logits=True)),
+        ("sigmoid", BinaryCrossentropy()),  # fused: (P - Y) / (m n)
+        ("relu", MeanSquaredError()),
+    ],
+)
 def test_loss_and_gradients_match_finite_differences(out, loss, rng, held_in_place):
     model = small_model(seed=1, out=out)
     model.compile(optimizer="sgd", loss=loss, metrics=None)
@@ -124,6 +188,7 @@ def test_loss_and_gradients_match_finite_differences(out, loss, rng, held_in_pla
     before = model.get_weights()
     value, grads = model.loss_and_gradients(X, Y)
     assert isinstance(value, float)
+
     def loss_value() -> float:
         return model.loss_and_gradients(X, Y)[0]
 

@@ -82,9 +82,9 @@ def test_chapter_follows_the_arc(path: Path) -> None:
     assert "sympy" in code, f"{path.name}: no symbolic derivation (sympy)"
     assert re.search(r"\bmlmath\b", code), f"{path.name}: never calls mlmath"
     assert "assert_allclose" in code, f"{path.name}: no check cell (assert_allclose)"
-    assert any(
-        "image/png" in out.get("data", {}) for c in code_cells(nb) for out in c.get("outputs", [])
-    ), f"{path.name}: no figure"
+    assert any("image/png" in out.get("data", {}) for c in code_cells(nb) for out in c.get("outputs", [])), (
+        f"{path.name}: no figure"
+    )
     assert re.search(r"^#+ .*Exercises", markdown, flags=re.M), f"{path.name}: no Exercises section"
     assert ":class: dropdown" in markdown, f"{path.name}: no solution hidden behind a toggle"
     ignored = [

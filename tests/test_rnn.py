@@ -341,8 +341,12 @@ def test_clip_grad_norm_refuses_non_positive_max_norm(bad) -> None:
 
 
 def test_clip_grad_norm_refuses_non_finite_gradients() -> None:
-    with pytest.raises(ValueError, match="not finite"):
+    with pytest.raises(ValueError, match=r"grads\[0\] must hold only finite values; got 1 NaN .* index \(1,\)"):
         clip_grad_norm([np.array([1.0, np.nan])], 1.0)
+    with pytest.raises(ValueError, match=r"grads\[1\] must hold only finite values"):
+        clip_grad_norm([np.ones(2), np.array([np.inf])], 1.0)
+    with pytest.raises(ValueError, match=r"global norm of grads is not finite .* overflows"):
+        clip_grad_norm([np.array([1e200])], 1.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -481,8 +485,9 @@ def test_model_forward_shapes_and_gradients_agree_with_functions(rng, mode) -> N
     np.testing.assert_array_equal(g_t.W_hh, g_tf.W_hh)
 
 
-@pytest.mark.parametrize(("mode", "truncate", "clip"), [("many_to_many", None, None), ("many_to_many", 2, 1.0),
-                                                         ("many_to_one", None, 0.5)])
+@pytest.mark.parametrize(
+    ("mode", "truncate", "clip"), [("many_to_many", None, None), ("many_to_many", 2, 1.0), ("many_to_one", None, 0.5)]
+)
 def test_fit_reduces_loss(rng, mode, truncate, clip) -> None:
     X, Y = echo_task(rng)
     if mode == "many_to_one":

@@ -68,10 +68,14 @@ CASES = {"sequential": sequential_case, "rnn": rnn_case}
 
 
 def state_equal(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and a["t"] == b["t"] and all(
-        len(a[k]) == len(b[k]) and all(np.array_equal(x, y) for x, y in zip(a[k], b[k], strict=True))
-        for k in a
-        if k != "t"
+    return (
+        a.keys() == b.keys()
+        and a["t"] == b["t"]
+        and all(
+            len(a[k]) == len(b[k]) and all(np.array_equal(x, y) for x, y in zip(a[k], b[k], strict=True))
+            for k in a
+            if k != "t"
+        )
     )
 
 
