@@ -550,18 +550,7 @@ class Sequential(LayerStack):
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss=MeanSquaredError() or loss='mse'")
         loss_obj = _losses.get(loss)
-        if metrics is None:
-            names: list[str] = []
-        elif isinstance(metrics, str) or not isinstance(metrics, Sequence):
-            raise TypeError(f"metrics must be a list such as ['accuracy']; got {metrics!r}")
-        else:
-            names = list(metrics)
-            for metric in names:
-                if metric not in _METRICS:
-                    raise ValueError(f"unknown metric {metric!r}; supported metrics: 'accuracy' (alias 'acc')")
-            if len(set(names)) != len(names):
-                raise ValueError(f"metrics must not repeat; got {names}")
-        self.optimizer, self.loss, self.metrics = opt, loss_obj, names
+        self.optimizer, self.loss, self.metrics = opt, loss_obj, _metric_names(metrics)
 
     def _require_compiled(self, method: str) -> tuple[_losses.Loss, _optim.Optimizer]:
         """The loss and optimizer from :meth:`compile`; a clear error before ``method`` if there are none."""
@@ -957,6 +946,21 @@ def _check_layers(layers: object) -> list[Layer]:
 def _check_count(weights: Sequence[object], specs: Sequence[tuple[str, tuple[int, ...]]]) -> None:
     if len(weights) != len(specs):
         raise ValueError(f"weights must hold {len(specs)} arrays, as from get_weights(); got {len(weights)}")
+
+
+def _metric_names(metrics: object) -> list[str]:
+    """The metrics given to :meth:`Sequential.compile`, checked: none, or ``["accuracy"]`` / ``["acc"]``."""
+    if metrics is None:
+        return []
+    if isinstance(metrics, str) or not isinstance(metrics, Sequence):
+        raise TypeError(f"metrics must be a list such as ['accuracy']; got {metrics!r}")
+    names = list(metrics)
+    for metric in names:
+        if metric not in _METRICS:
+            raise ValueError(f"unknown metric {metric!r}; supported metrics: 'accuracy' (alias 'acc')")
+    if len(set(names)) != len(names):
+        raise ValueError(f"metrics must not repeat; got {names}")
+    return names
 
 
 def _summary_lines(name: str, layers: Sequence[Layer], widths: Sequence[int | None]) -> list[str]:
