@@ -29,8 +29,9 @@ nothing else (plus ``_build`` if it has parameters and ``compute_output_dim``):
   :math:`R\{Q\} = \frac{d}{dt}Q(\theta + tV)\big|_{t=0}` for a direction :math:`V` in
   parameter space, carried through the forward and the backward pass (chapter 5);
   ``hvp_unsupported_reason()`` says why a layer cannot take part, and ``clear_r_cache()``
-  drops what ``r_call`` kept. Each
-quantity travels with its R-derivative, stacked in one array of shape ``(2, m, n)`` so that a
+  drops what ``r_call`` kept.
+
+In ``r_call`` and ``r_backprop`` each quantity travels with its R-derivative, stacked in one array of shape ``(2, m, n)`` so that a
 matrix product serves both: ``[Q, R{Q}]`` forward and ``[R{dQ}, dQ]`` backward (the opposite
 order makes :math:`R\{dW\} = R\{dZ\}^\top X + dZ^\top R\{X\}` a single product over the
 stacked batch). A forward stack of shape ``(1, m, n)`` stands for :math:`R\{Q\} = 0`, as at the
