@@ -31,11 +31,11 @@ nothing else (plus ``_build`` if it has parameters and ``compute_output_dim``):
   ``hvp_unsupported_reason()`` says why a layer cannot take part, and ``clear_r_cache()``
   drops what ``r_call`` kept.
 
-In ``r_call`` and ``r_backprop`` each quantity travels with its R-derivative, stacked in one array of shape ``(2, m, n)`` so that a
-matrix product serves both: ``[Q, R{Q}]`` forward and ``[R{dQ}, dQ]`` backward (the opposite
-order makes :math:`R\{dW\} = R\{dZ\}^\top X + dZ^\top R\{X\}` a single product over the
-stacked batch). A forward stack of shape ``(1, m, n)`` stands for :math:`R\{Q\} = 0`, as at the
-model's input.
+In ``r_call`` and ``r_backprop`` each quantity travels with its R-derivative, stacked in one
+array of shape ``(2, m, n)`` so that a matrix product serves both: ``[Q, R{Q}]`` forward and
+``[R{dQ}, dQ]`` backward (the opposite order makes :math:`R\{dW\} = R\{dZ\}^\top X + dZ^\top R\{X\}`
+a single product over the stacked batch). A forward stack of shape ``(1, m, n)`` stands for
+:math:`R\{Q\} = 0`, as at the model's input.
 """
 
 from __future__ import annotations

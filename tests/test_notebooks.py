@@ -76,7 +76,7 @@ def test_chapter_follows_the_arc(path: Path) -> None:
     nb = load(path)
     first = nb["cells"][0]
     title = source(first).lstrip() if first["cell_type"] == "markdown" else ""
-    assert title.startswith("# "), f"{path.name}: the first cell must be markdown with the chapter's '# Title' (the book numbers chapters)"
+    assert title.startswith("# "), f"{path.name}: the first cell must be markdown with the chapter's '# Title'"
     code = "\n".join(source(c) for c in code_cells(nb))
     markdown = "\n".join(source(c) for c in nb["cells"] if c["cell_type"] == "markdown")
     assert "sympy" in code, f"{path.name}: no symbolic derivation (sympy)"
