@@ -18,13 +18,29 @@ def best_time(fn: Callable[[], object], repeats: int = 5, number: int = 1) -> fl
     return best
 
 
-def compare(contenders: dict[str, Callable[[], object]], repeats: int = 5, number: int = 1) -> dict[str, float]:
-    """Time each contender, alternating between them round by round so that drift hits all alike."""
-    best = dict.fromkeys(contenders, float("inf"))
+def compare(
+    contenders: dict[str, Callable[[], object]],
+    repeats: int = 5,
+    number: int = 1,
+    statistic: Callable[[list[float]], float] = min,
+    pause: float = 0.0,
+) -> dict[str, float]:
+    """Time each contender, alternating between them round by round so that drift hits all alike.
+
+    Each round times ``number`` calls of every contender once; the result is, per contender, the
+    ``statistic`` of its ``repeats`` round times (the best by default, ``statistics.median`` for a
+    median). With ``pause`` > 0, each turn first sleeps that many seconds and makes one untimed
+    call: the previous contender's worker threads (OpenBLAS's and OpenMP's spin for a while after
+    each call) have gone idle, and the timed calls measure the contender as it runs on its own.
+    """
+    times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, fn in contenders.items():
-            best[name] = min(best[name], best_time(fn, repeats=1, number=number))
-    return best
+            if pause > 0:
+                time.sleep(pause)
+                fn()
+            times[name].append(best_time(fn, repeats=1, number=number))
+    return {name: statistic(t) for name, t in times.items()}
 
 
 def torch_or_none(threads: int = 2) -> object | None:

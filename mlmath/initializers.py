@@ -1,7 +1,8 @@
 r"""Weight initializers, with Keras's names and formulas; each draws from a given ``numpy.random.Generator``.
 
 Used by :class:`mlmath.layers.Dense` (chapter 4 derives why the scale :math:`\sqrt{6/(n_{in} + n_{out})}`
-keeps activations and gradients of the same size through depth) and by :mod:`mlmath.rnn`.
+keeps activations and gradients of the same size through depth) and by :mod:`mlmath.rnn` and
+:mod:`mlmath.gated`.
 Every initializer has the signature ``(shape, rng) -> float64 array`` with ``shape = (n_out, n_in)``
 for a weight matrix (the book's :math:`z = Wx + b`), so :math:`n_{out}` = ``shape[0]`` and
 :math:`n_{in}` = ``shape[1]``.
@@ -68,17 +69,29 @@ def he_uniform(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
 
 
 def orthogonal(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    r"""A random orthogonal square matrix, uniformly distributed over the orthogonal group.
+    r"""A random matrix with orthonormal rows or columns, uniformly distributed (Keras's ``Orthogonal``).
 
     From the QR factorization of a standard normal matrix, with the signs of :math:`R`'s diagonal
-    moved into :math:`Q` (without that fix the distribution is not uniform). All its singular
-    values are 1, the edge between vanishing and exploding gradients in a recurrent network (chapter 6).
+    moved into :math:`Q` (without that fix the distribution is not uniform). A square result is
+    orthogonal: all its singular values are 1, the edge between vanishing and exploding gradients
+    in a recurrent network (chapter 6). A tall ``(n_out, n_in)`` shape, ``n_out > n_in``, gets
+    orthonormal columns (:math:`W^\top W = I`), a wide one orthonormal rows (:math:`W W^\top = I`),
+    as Keras draws them: the gated networks of chapter 7 draw their stacked recurrent matrix of
+    shape ``(4 hidden, hidden)`` this way, as a whole.
+
+    Examples
+    --------
+    >>> W = orthogonal((8, 2), np.random.default_rng(0))
+    >>> bool(np.allclose(W.T @ W, np.eye(2)))
+    True
     """
     shape = _checked(shape, rng)
-    if len(shape) != 2 or shape[0] != shape[1]:
-        raise ValueError(f"shape must be square (n, n) for an orthogonal matrix; got {shape}")
-    Q, R = np.linalg.qr(rng.standard_normal(shape))
-    return Q * np.sign(np.diag(R))
+    if len(shape) != 2:
+        raise ValueError(f"shape must be (n_out, n_in) for an orthogonal matrix; got {shape}")
+    rows, cols = shape
+    Q, R = np.linalg.qr(rng.standard_normal((max(rows, cols), min(rows, cols))))
+    Q = Q * np.sign(np.diag(R))
+    return Q if rows >= cols else Q.T
 
 
 def zeros(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:

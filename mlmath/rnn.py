@@ -41,20 +41,34 @@ projections of all steps are single matrix products; only the recurrence loops o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
 from mlmath import initializers
-from mlmath._flat import flatten, split_flat, total_size
+from mlmath._sequence import (
+    as_param_arrays,
+    check_initial_state,
+    check_mode,
+    check_readout,
+    check_sequences,
+    check_targets,
+    copy_flat_into,
+    fit_sequences,
+    flat_weights,
+    global_norm,
+    init_generator,
+    readout,
+    readout_gradients,
+    time_major,
+    time_major_targets,
+)
 from mlmath._validation import (
     as_array_list,
     as_float_array,
     as_generator,
     check_dtype,
-    check_finite,
-    check_generator,
     check_int,
     check_nonempty,
     check_positive,
@@ -62,8 +76,7 @@ from mlmath._validation import (
 )
 from mlmath.activations import TANH
 from mlmath.optim import Optimizer
-from mlmath.optim import get as get_optimizer
-from mlmath.training import FitOptions, History, check_fit_options, diverged, run_epochs
+from mlmath.training import History
 
 __all__ = [
     "RNN",
@@ -78,8 +91,6 @@ __all__ = [
     "sequence_loss",
     "truncated_bptt",
 ]
-
-MODES = ("many_to_many", "many_to_one")
 
 
 class RNNParams(NamedTuple):
@@ -128,32 +139,17 @@ class RNNForward(NamedTuple):
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_mode(mode: object) -> str:
-    if mode not in MODES:
-        raise ValueError(f"mode must be 'many_to_many' or 'many_to_one'; got {mode!r}")
-    return str(mode)
-
-
 def _check_params(params: object) -> RNNParams:
     """Return ``params`` as :class:`RNNParams` of float arrays whose shapes fit together.
 
     Messages name each array as a field of ``params`` (``params.W_hh``), whether an
     :class:`RNNParams` or a plain sequence of 5 arrays was given.
     """
-    if isinstance(params, np.ndarray) or not isinstance(params, Sequence) or len(params) != 5:
-        raise TypeError(
-            "params must be an RNNParams or a sequence of 5 arrays (W_xh, W_hh, b_h, W_hy, b_y); "
-            f"got {type(params).__name__}" + (f" of length {len(params)}" if isinstance(params, Sequence) else "")
-        )
-    W_xh, W_hh, b_h, W_hy, b_y = (
-        as_float_array(value, f"params.{field}", ndim=ndim, shape_hint=hint)
-        for value, field, ndim, hint in zip(
-            params,
-            RNNParams._fields,
-            (2, 2, 1, 2, 1),
-            ("(hidden, features)", "(hidden, hidden)", "(hidden,)", "(outputs, hidden)", "(outputs,)"),
-            strict=True,
-        )
+    W_xh, W_hh, b_h, W_hy, b_y = as_param_arrays(
+        params,
+        RNNParams,
+        (2, 2, 1, 2, 1),
+        ("(hidden, features)", "(hidden, hidden)", "(hidden,)", "(outputs, hidden)", "(outputs,)"),
     )
     hidden = W_xh.shape[0]
     if W_hh.shape != (hidden, hidden):
@@ -163,83 +159,18 @@ def _check_params(params: object) -> RNNParams:
         )
     if b_h.shape != (hidden,):
         raise ValueError(f"params.b_h must have shape (hidden,) = ({hidden},); got shape {b_h.shape}")
-    if W_hy.shape[1] != hidden:
-        raise ValueError(
-            f"params.W_hy must have shape (outputs, hidden) with hidden = {hidden}; got shape {W_hy.shape}"
-        )
-    if b_y.shape != (W_hy.shape[0],):
-        raise ValueError(f"params.b_y must have shape (outputs,) = ({W_hy.shape[0]},); got shape {b_y.shape}")
+    check_readout(W_hy, b_y, hidden)
     return RNNParams(W_xh, W_hh, b_h, W_hy, b_y)
-
-
-def _check_X(X: object, n_features: int) -> np.ndarray:
-    arr = as_float_array(X, "X", finite=False)
-    if arr.ndim != 3:
-        hint = ""
-        if arr.ndim == 2:
-            hint = " For one feature per step use X[:, :, None]; for a single sequence use X[None]."
-        raise ValueError(
-            f"X must be a 3-D array of shape (batch, T, features) = (batch, T, {n_features}); "
-            f"got a {arr.ndim}-D array of shape {arr.shape}.{hint}"
-        )
-    if arr.shape[2] != n_features:
-        raise ValueError(
-            f"X has {arr.shape[2]} features per step, but W_xh expects {n_features} "
-            f"(W_xh has shape (hidden, features)); got X of shape {arr.shape}"
-        )
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"X must hold at least one sequence of at least one step; got shape {arr.shape}")
-    check_finite(arr, "X")
-    return arr
-
-
-def _check_Y(Y: object, batch: int, T: int, n_outputs: int, mode: str, dtype: np.dtype) -> np.ndarray:
-    arr = as_float_array(Y, "Y", finite=False)
-    want: tuple[int, ...]
-    if mode == "many_to_many":
-        want = (batch, T, n_outputs)
-        if arr.shape != want:
-            hint = ""
-            if arr.shape == (batch, n_outputs):
-                hint = " A target for the last step only is mode='many_to_one'."
-            raise ValueError(
-                f"Y must have shape (batch, T, outputs) = {want} for mode='many_to_many' "
-                f"(a target at every step); got shape {arr.shape}.{hint}"
-            )
-    else:
-        want = (batch, n_outputs)
-        if arr.shape != want:
-            hint = ""
-            if arr.shape == (batch, T, n_outputs):
-                hint = " A target at every step is mode='many_to_many'."
-            raise ValueError(
-                f"Y must have shape (batch, outputs) = {want} for mode='many_to_one' "
-                f"(a target for the last step only); got shape {arr.shape}.{hint}"
-            )
-    check_finite(arr, "Y")
-    return arr.astype(dtype, copy=False)
-
-
-def _check_h0(h0: object, batch: int, hidden: int, dtype: np.dtype) -> np.ndarray | None:
-    if h0 is None:
-        return None
-    arr = as_float_array(h0, "h0")
-    if arr.shape not in ((hidden,), (batch, hidden)):
-        raise ValueError(
-            f"h0 must have shape (hidden,) = ({hidden},), shared by all sequences, or (batch, hidden) = "
-            f"({batch}, {hidden}); got shape {arr.shape}"
-        )
-    return arr.astype(dtype, copy=False)
 
 
 def _prepare(params: object, X: object, h0: object) -> tuple[RNNParams, np.ndarray, np.ndarray | None, np.dtype]:
     """Check and cast everything but ``Y``; return params, X time-major ``(T, batch, features)``, h0, dtype."""
     p = _check_params(params)
-    X_arr = _check_X(X, p.W_xh.shape[1])
+    X_arr = check_sequences(X, p.W_xh.shape[1])
     dtype = np.result_type(X_arr, *p)
     p = RNNParams(*(a.astype(dtype, copy=False) for a in p))
-    Xt = np.ascontiguousarray(X_arr.transpose(1, 0, 2), dtype=dtype)
-    h0_arr = _check_h0(h0, X_arr.shape[0], p.W_hh.shape[0], dtype)
+    Xt = time_major(X_arr, dtype)
+    h0_arr = check_initial_state(h0, X_arr.shape[0], p.W_hh.shape[0], dtype)
     return p, Xt, h0_arr, dtype
 
 
@@ -269,10 +200,7 @@ def _forward_states(p: RNNParams, Xt: np.ndarray, h0: np.ndarray | None) -> np.n
 
 def _outputs(p: RNNParams, Hs: np.ndarray, mode: str) -> np.ndarray:
     """Return the outputs time-major ``(T, batch, outputs)`` or ``(batch, outputs)`` for many-to-one."""
-    if mode == "many_to_one":
-        return Hs[-1] @ p.W_hy.T + p.b_y
-    T, B, n_h = Hs.shape[0] - 1, Hs.shape[1], Hs.shape[2]
-    return (Hs[1:].reshape(T * B, n_h) @ p.W_hy.T + p.b_y).reshape(T, B, -1)
+    return readout(p.W_hy, p.b_y, Hs, mode)
 
 
 def _output_grads(
@@ -283,23 +211,7 @@ def _output_grads(
     The direct gradient ``G`` (shape ``(T, batch, hidden)``) holds :math:`\partial L_t/\partial h_t`
     through :math:`\hat y_t` only: :math:`G_t = \frac{1}{B}(\hat Y_t - Y_t) W_{hy}`.
     """
-    T, B, n_h = Hs.shape[0] - 1, Hs.shape[1], Hs.shape[2]
-    diff = Yhat - Yt
-    loss = 0.5 * float(np.vdot(diff, diff)) / B
-    dY = diff
-    dY /= B
-    G = np.empty((T, B, n_h), dtype=Hs.dtype)
-    if mode == "many_to_one":
-        G[:-1] = 0
-        np.matmul(dY, p.W_hy, out=G[-1])
-        dW_hy = dY.T @ Hs[-1]
-        db_y = dY.sum(axis=0)
-    else:
-        dY2 = dY.reshape(T * B, -1)
-        np.matmul(dY2, p.W_hy, out=G.reshape(T * B, n_h))
-        dW_hy = dY2.T @ Hs[1:].reshape(T * B, n_h)
-        db_y = dY2.sum(axis=0)
-    return loss, dW_hy, db_y, G
+    return readout_gradients(p.W_hy, Hs, Yhat, Yt, mode)
 
 
 def _param_grads(
@@ -392,10 +304,6 @@ def _loss_and_grads(
     return loss, _param_grads(p, Xt, Hs, dA, h0, dW_hy, db_y)
 
 
-def _time_major_targets(Y: np.ndarray, mode: str) -> np.ndarray:
-    return np.ascontiguousarray(Y.transpose(1, 0, 2)) if mode == "many_to_many" else Y
-
-
 # ---------------------------------------------------------------------------------------------
 # public functions
 # ---------------------------------------------------------------------------------------------
@@ -444,11 +352,7 @@ def init_params(
     n_h = check_size(hidden_size, "hidden_size")
     n_y = check_size(output_size, "output_size")
     dt = check_dtype(dtype)
-    gen = check_generator(rng, allow_none=True)
-    if gen is None:
-        gen = as_generator(seed)
-    elif seed is not None:
-        as_generator(seed)  # ignored, but checked: a bad seed is a mistake even where rng wins
+    gen = init_generator(seed, rng)
     W_xh = initializers.glorot_uniform((n_h, n_x), gen)
     W_hh = initializers.orthogonal((n_h, n_h), gen)
     W_hy = initializers.glorot_uniform((n_y, n_h), gen)
@@ -505,7 +409,7 @@ def rnn_forward(
     >>> out.Y_hat.shape
     (1, 2, 1)
     """
-    mode = _check_mode(mode)
+    mode = check_mode(mode)
     p, Xt, h0_arr, _ = _prepare(params, X, h0)
     Hs = _forward_states(p, Xt, h0_arr)
     Yhat = _outputs(p, Hs, mode)
@@ -615,11 +519,11 @@ def bptt(
     >>> bool(np.isclose(g.W_hh[0, 0], 2 * h2 * 2 * (1 - h2**2) * h1))
     True
     """
-    mode = _check_mode(mode)
+    mode = check_mode(mode)
     p, Xt, h0_arr, dtype = _prepare(params, X, h0)
     T, B, _ = Xt.shape
-    Yv = _check_Y(Y, B, T, p.W_hy.shape[0], mode, dtype)
-    return _loss_and_grads(p, Xt, _time_major_targets(Yv, mode), h0_arr, mode, None)
+    Yv = check_targets(Y, B, T, p.W_hy.shape[0], mode, dtype)
+    return _loss_and_grads(p, Xt, time_major_targets(Yv, mode), h0_arr, mode, None)
 
 
 def truncated_bptt(
@@ -681,19 +585,15 @@ def truncated_bptt(
     >>> bool(np.isclose(g2.W_xh[0, 0], 2 * h2 * 2 * (1 - h2**2) * 0.5 * (1 - h1**2) * 1.0))
     True
     """
-    mode = _check_mode(mode)
+    mode = check_mode(mode)
     k = check_int(k, "k", 1)
     p, Xt, h0_arr, dtype = _prepare(params, X, h0)
     T, B, _ = Xt.shape
-    Yv = _check_Y(Y, B, T, p.W_hy.shape[0], mode, dtype)
-    return _loss_and_grads(p, Xt, _time_major_targets(Yv, mode), h0_arr, mode, None if k >= T else k)
+    Yv = check_targets(Y, B, T, p.W_hy.shape[0], mode, dtype)
+    return _loss_and_grads(p, Xt, time_major_targets(Yv, mode), h0_arr, mode, None if k >= T else k)
 
 
 _Grads = TypeVar("_Grads", bound=Sequence[np.ndarray])
-
-
-def _global_norm(arrays: Sequence[np.ndarray]) -> float:
-    return float(np.sqrt(sum(float(np.vdot(g, g)) for g in arrays)))
 
 
 def clip_grad_norm(grads: _Grads, max_norm: float) -> tuple[_Grads, float]:
@@ -738,7 +638,7 @@ def clip_grad_norm(grads: _Grads, max_norm: float) -> tuple[_Grads, float]:
     arrays = as_array_list(grads, "grads")  # clipping cannot repair NaN or infinite gradients
     if not arrays:
         raise ValueError("grads must hold at least one array")
-    norm = _global_norm(arrays)
+    norm = global_norm(arrays)
     if not np.isfinite(norm):
         raise ValueError(
             f"the global norm of grads is not finite ({norm}): the sum of squares of these finite gradients "
@@ -826,7 +726,7 @@ class RNN:
         dtype: Any = np.float64,
         seed: int | None = None,
     ) -> None:
-        self.mode = _check_mode(mode)
+        self.mode = check_mode(mode)
         self.seed = None if seed is None else check_int(seed, "seed", 0)
         self._rng = as_generator(self.seed)
         self.params = init_params(input_size, hidden_size, output_size, rng=self._rng, dtype=dtype)
@@ -866,19 +766,14 @@ class RNN:
 
     def get_flat_weights(self) -> np.ndarray:
         r"""All parameters as one new vector :math:`\theta`, in the order of :class:`RNNParams`."""
-        return flatten(list(self.params), self.dtype)
+        return flat_weights(self.params, self.dtype)
 
     def set_flat_weights(self, theta: np.ndarray) -> None:
         """Copy the vector ``theta`` (as from :meth:`get_flat_weights`) into the parameters, in place."""
-        shapes = [p.shape for p in self.params]
-        flat = as_float_array(theta, "theta", ndim=1, shape_hint="(n_params,)")
-        if flat.size != total_size(shapes):
-            raise ValueError(f"theta must have length {total_size(shapes)} (the number of parameters); got {flat.size}")
-        for p, v in zip(self.params, split_flat(flat, shapes), strict=True):
-            np.copyto(p, v, casting="same_kind")
+        copy_flat_into(self.params, theta)
 
     def _inputs(self, X: object) -> np.ndarray:
-        return _check_X(X, self.input_size).astype(self.dtype, copy=False)
+        return check_sequences(X, self.input_size).astype(self.dtype, copy=False)
 
     def forward(self, X: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
         """Outputs for a batch ``X`` of shape ``(batch, T, features)``.
@@ -897,7 +792,7 @@ class RNN:
     def loss(self, X: np.ndarray, Y: np.ndarray, h0: np.ndarray | None = None) -> float:
         r"""The sequence loss :math:`L = \sum_t L_t` on ``(X, Y)`` (see :func:`sequence_loss`)."""
         Xc = self._inputs(X)
-        Yc = _check_Y(Y, Xc.shape[0], Xc.shape[1], self.output_size, self.mode, self.dtype)
+        Yc = check_targets(Y, Xc.shape[0], Xc.shape[1], self.output_size, self.mode, self.dtype)
         return sequence_loss(rnn_forward(self.params, Xc, h0, mode=self.mode).Y_hat, Yc)
 
     def loss_and_gradients(
@@ -968,52 +863,23 @@ class RNN:
             this and any other failure (a ``KeyboardInterrupt`` too) the weights and the
             optimizer's state are restored to their values before the call.
         """
-        opt = get_optimizer(optimizer)
-        options = check_fit_options(
-            epochs=epochs, batch_size=batch_size, shuffle=shuffle, verbose=verbose, seed=seed, default_rng=self._rng
+        return fit_sequences(
+            lambda Xt, Yt, k: _loss_and_grads(self.params, Xt, Yt, None, self.mode, k),
+            self.params,
+            self._inputs,
+            X,
+            Y,
+            n_outputs=self.output_size,
+            mode=self.mode,
+            dtype=self.dtype,
+            default_rng=self._rng,
+            history=RNNHistory(),
+            optimizer=optimizer,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            verbose=verbose,
+            seed=seed,
+            clip=clip,
+            truncate=truncate,
         )
-        limit = None if clip is None else check_positive(clip, "clip")
-        k = None if truncate is None else check_int(truncate, "truncate", 1)
-        Xc = self._inputs(X)
-        n, T, _ = Xc.shape
-        Yc = _check_Y(Y, n, T, self.output_size, self.mode, self.dtype)
-        params = list(self.params)
-        opt.check_compatible(params)
-        Xt = np.ascontiguousarray(Xc.transpose(1, 0, 2))  # time-major once, batches gathered from it
-        Yt = _time_major_targets(Yc, self.mode)
-        history = RNNHistory()
-        step_of_epoch = self._train_step(Xt, Yt, opt, options, limit, None if k is None or k >= T else k, history)
-        return run_epochs(n, options, step_of_epoch, params, opt, ["loss"], history)
-
-    def _train_step(
-        self,
-        Xt: np.ndarray,
-        Yt: np.ndarray,
-        optimizer: Optimizer,
-        options: FitOptions,
-        limit: float | None,
-        k: int | None,
-        history: RNNHistory,
-    ) -> Callable[[np.ndarray | slice, int, int], dict[str, float]]:
-        """One step of :meth:`fit` on time-major data: BPTT, the finite check, clipping, the update."""
-        params = list(self.params)
-        steps = options.steps(Xt.shape[1])
-
-        def train_step(rows: np.ndarray | slice, epoch: int, step: int) -> dict[str, float]:
-            Yb = Yt[:, rows] if self.mode == "many_to_many" else Yt[rows]
-            loss, grads = _loss_and_grads(self.params, Xt[:, rows], Yb, None, self.mode, k)
-            g = list(grads[:5])
-            norm = _global_norm(g)
-            if not (np.isfinite(loss) and np.isfinite(norm)):
-                what, value = ("loss", loss) if not np.isfinite(loss) else ("gradient norm", norm)
-                raise diverged(what, value, epoch, options.epochs, step, steps)
-            if limit is not None and norm > limit:
-                scale = limit / norm
-                for a in g:
-                    a *= scale
-            optimizer.apply_unchecked(params, g)
-            history.step_loss.append(loss)
-            history.grad_norm.append(norm)
-            return {"loss": loss * Yb.shape[1 if self.mode == "many_to_many" else 0]}
-
-        return train_step

@@ -34,6 +34,7 @@ import mlmath.activations as activations
 import mlmath.calculus as calculus
 import mlmath.curvature as curvature
 import mlmath.data as data
+import mlmath.gated as gated
 import mlmath.initializers as initializers
 import mlmath.layers as layers
 import mlmath.linalg as linalg
@@ -978,6 +979,212 @@ RNN_TABLE: Table = {
     "RNN.get_flat_weights": NO_ARGUMENT,
 }
 
+# --- gated ------------------------------------------------------------------------------------
+
+_LSTM_PARAMS = list(gated.lstm_init_params(2, 3, 1, seed=0))
+_GRU_PARAMS = list(gated.gru_init_params(2, 3, 1, seed=0))
+_GATED_MODELS = {
+    name: {mode: cls(2, 3, 1, mode=mode, seed=0) for mode in ("many_to_many", "many_to_one")}
+    for name, cls in (("LSTM", gated.LSTM), ("GRU", gated.GRU))
+}
+_OPTIONAL_C0 = array(_H0, "c0", allow=("None",))  # None: zeros
+
+
+def _on_gated(
+    model: str, method: Callable[..., object], *args: object, with_y: bool = True, **kw: object
+) -> list[Call]:
+    name = method.__qualname__.split(".")[-1]
+    if model == "LSTM" and name not in ("fit", "set_flat_weights"):
+        kw = {**kw, "c0": _OPTIONAL_C0}  # keyword-only on the LSTM's methods
+    return [
+        call(
+            method,
+            obj,
+            array(_XR),
+            *((array(_RNN_TARGETS[mode], "Y"),) if with_y else ()),
+            *args,
+            label=f"{model}[{mode}].{name}",
+            updates=name in ("fit", "set_flat_weights"),
+            **kw,
+        )
+        for mode, obj in _GATED_MODELS[model].items()
+    ]
+
+
+def _gated_methods(model: str) -> Table:
+    cls = getattr(gated, model)
+    table: Table = {
+        f"{model}.fit": _on_gated(
+            model,
+            cls.fit,
+            optimizer=choice("adam"),
+            epochs=count(1),
+            batch_size=count(2, allow=("10**30",)),
+            shuffle=flag(True),
+            verbose=verbose(0),
+            seed=seed(0),
+            clip=real(1.0, allow=("None",)),  # None: no clipping
+            truncate=count(2, allow=("None", "10**30")),  # None or k >= T: full BPTT
+        ),
+        f"{model}.forward": _on_gated(model, cls.forward, _OPTIONAL_H0, with_y=False),
+        f"{model}.predict": _on_gated(model, cls.predict, _OPTIONAL_H0, with_y=False),
+        f"{model}.hidden_states": _on_gated(model, cls.hidden_states, _OPTIONAL_H0, with_y=False),
+        f"{model}.loss": _on_gated(model, cls.loss, _OPTIONAL_H0),
+        f"{model}.loss_and_gradients": _on_gated(
+            model, cls.loss_and_gradients, _OPTIONAL_H0, count(2, allow=("None", "10**30"))
+        ),
+        f"{model}.set_flat_weights": call(
+            cls.set_flat_weights,
+            _GATED_MODELS[model]["many_to_many"],
+            array(_GATED_MODELS[model]["many_to_many"].get_flat_weights()),
+            label=f"{model}.set_flat_weights",
+            updates=True,
+        ),
+        f"{model}.get_flat_weights": NO_ARGUMENT,
+        f"{model}.count_params": NO_ARGUMENT,
+    }
+    if model == "LSTM":
+        table["LSTM.cell_states"] = _on_gated(model, cls.cell_states, _OPTIONAL_H0, with_y=False)
+    return table
+
+
+def _torch_layout(params: list[np.ndarray]) -> list[Arg]:
+    """A model's weights as PyTorch's arrays (an LSTM's bias split in two), each argument walked."""
+    W_x, W_h, *biases, W_hy, b_y = params
+    b_ih, b_hh = (biases[0], np.zeros_like(biases[0])) if len(biases) == 1 else biases
+    values = (W_x, W_h, b_ih, b_hh, W_hy, b_y)
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "W_hy", "b_y")
+    return [array(v, name) for v, name in zip(values, names, strict=True)]
+
+
+def _keras_layout(params: list[np.ndarray]) -> list[Arg]:
+    """A model's weights as Keras's arrays (transposed; a GRU's two biases stacked), each argument walked."""
+    W_x, W_h, *biases, W_hy, b_y = params
+    bias = biases[0] if len(biases) == 1 else np.stack(biases)
+    values = (W_x.T.copy(), W_h.T.copy(), bias, W_hy.T.copy(), b_y)
+    names = ("kernel", "recurrent_kernel", "bias", "dense_kernel", "dense_bias")
+    return [array(v, name) for v, name in zip(values, names, strict=True)]
+
+
+_LOADER_OPTIONS = {"dtype": dtype(np.float64)}
+_MODEL_LOADER_OPTIONS = {"mode": choice("many_to_one"), "dtype": dtype(np.float32), "seed": seed(0)}
+_INIT_OPTIONS = {
+    "seed": seed(0),
+    "rng": generator(np.random.default_rng(0), allow=("None",)),  # None: a generator seeded by seed
+    "dtype": dtype(np.float32),
+}
+
+GATED: Table = {
+    "LSTMParams": NotCalled("a named tuple of arrays: the functions that take one check it, as params"),
+    "GRUParams": NotCalled("a named tuple of arrays: the functions that take one check it, as params"),
+    "LSTMGradients": RESULT_TYPE,
+    "GRUGradients": RESULT_TYPE,
+    "LSTMForward": RESULT_TYPE,
+    "GRUForward": RESULT_TYPE,
+    "LSTM": call(
+        gated.LSTM,
+        count(2),
+        count(3),
+        count(1),
+        mode=choice("many_to_one"),
+        dtype=dtype(np.float32),
+        seed=seed(0),
+        unit_forget_bias=flag(False),
+    ),
+    "GRU": call(
+        gated.GRU, count(2), count(3), count(1), mode=choice("many_to_one"), dtype=dtype(np.float32), seed=seed(0)
+    ),
+    "lstm_init_params": call(
+        gated.lstm_init_params, count(2), count(3), count(1), unit_forget_bias=flag(True), **_INIT_OPTIONS
+    ),
+    "gru_init_params": call(gated.gru_init_params, count(2), count(3), count(1), **_INIT_OPTIONS),
+    "lstm_forward": call(
+        gated.lstm_forward,
+        arrays(_LSTM_PARAMS, "params"),
+        array(_XR),
+        _OPTIONAL_H0,
+        _OPTIONAL_C0,
+        mode=choice("many_to_many"),
+    ),
+    "gru_forward": call(
+        gated.gru_forward, arrays(_GRU_PARAMS, "params"), array(_XR), _OPTIONAL_H0, mode=choice("many_to_many")
+    ),
+    "lstm_bptt": [
+        call(
+            gated.lstm_bptt,
+            arrays(_LSTM_PARAMS, "params"),
+            array(_XR),
+            array(Y),
+            _OPTIONAL_H0,
+            _OPTIONAL_C0,
+            mode=choice(mode),
+            label=f"lstm_bptt[{mode}]",
+        )
+        for mode, Y in _RNN_TARGETS.items()
+    ],
+    "gru_bptt": [
+        call(
+            gated.gru_bptt,
+            arrays(_GRU_PARAMS, "params"),
+            array(_XR),
+            array(Y),
+            _OPTIONAL_H0,
+            mode=choice(mode),
+            label=f"gru_bptt[{mode}]",
+        )
+        for mode, Y in _RNN_TARGETS.items()
+    ],
+    "lstm_truncated_bptt": call(
+        gated.lstm_truncated_bptt,
+        arrays(_LSTM_PARAMS, "params"),
+        array(_XR),
+        array(_YR),
+        count(2, allow=("10**30",)),  # k >= T cuts nothing
+        _OPTIONAL_H0,
+        _OPTIONAL_C0,
+        mode=choice("many_to_many"),
+    ),
+    "gru_truncated_bptt": call(
+        gated.gru_truncated_bptt,
+        arrays(_GRU_PARAMS, "params"),
+        array(_XR),
+        array(_YR[:, -1]),
+        count(2, allow=("10**30",)),
+        _OPTIONAL_H0,
+        mode=choice("many_to_one"),
+    ),
+    "lstm_params_from_torch": call(gated.lstm_params_from_torch, *_torch_layout(_LSTM_PARAMS), **_LOADER_OPTIONS),
+    "gru_params_from_torch": call(gated.gru_params_from_torch, *_torch_layout(_GRU_PARAMS), **_LOADER_OPTIONS),
+    "lstm_params_from_keras": call(gated.lstm_params_from_keras, *_keras_layout(_LSTM_PARAMS), **_LOADER_OPTIONS),
+    "gru_params_from_keras": call(gated.gru_params_from_keras, *_keras_layout(_GRU_PARAMS), **_LOADER_OPTIONS),
+    "LSTM.from_torch_weights": call(
+        gated.LSTM.from_torch_weights,
+        *_torch_layout(_LSTM_PARAMS),
+        label="LSTM.from_torch_weights",
+        **_MODEL_LOADER_OPTIONS,
+    ),
+    "GRU.from_torch_weights": call(
+        gated.GRU.from_torch_weights,
+        *_torch_layout(_GRU_PARAMS),
+        label="GRU.from_torch_weights",
+        **_MODEL_LOADER_OPTIONS,
+    ),
+    "LSTM.from_keras_weights": call(
+        gated.LSTM.from_keras_weights,
+        *_keras_layout(_LSTM_PARAMS),
+        label="LSTM.from_keras_weights",
+        **_MODEL_LOADER_OPTIONS,
+    ),
+    "GRU.from_keras_weights": call(
+        gated.GRU.from_keras_weights,
+        *_keras_layout(_GRU_PARAMS),
+        label="GRU.from_keras_weights",
+        **_MODEL_LOADER_OPTIONS,
+    ),
+    **_gated_methods("LSTM"),
+    **_gated_methods("GRU"),
+}
+
 # --- training ---------------------------------------------------------------------------------
 
 
@@ -1080,6 +1287,7 @@ TABLES: dict[ModuleType, Table] = {
     models: MODELS,
     optim: OPTIM,
     rnn: RNN_TABLE,
+    gated: GATED,
     training: TRAINING,
     curvature: CURVATURE,
     initializers: INITIALIZERS,
@@ -1229,6 +1437,8 @@ def _public_methods(cls: type) -> list[str]:
             continue
         owner = next(k for k in cls.__mro__ if name in vars(k))
         attr = vars(owner)[name]
+        if isinstance(attr, classmethod | staticmethod):  # alternative constructors, such as LSTM.from_torch_weights
+            attr = attr.__func__
         if not owner.__module__.startswith("mlmath.") or isinstance(attr, property) or not callable(attr):
             continue  # inherited from Python (tuple.count), a property or a class attribute
         if owner is cls or owner.__name__.startswith("_"):

@@ -1,4 +1,4 @@
-"""The one training loop (mlmath.training) as both models use it: same options, same errors, atomic.
+"""The one training loop (mlmath.training) as every model uses it: same options, same errors, atomic.
 
 Each failure is provoked inside the loop, late in training, and the test asserts that the weights,
 the optimizer's whole state and the model's ``history`` are exactly as they were before the call.
@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from mlmath.gated import GRU, LSTM
 from mlmath.layers import Activation, Dense
 from mlmath.models import Sequential
 from mlmath.optim import SGD
@@ -53,10 +54,10 @@ def sequential_case(rng: np.random.Generator):
     return model, fit, lambda: [w.copy() for w in model.trainable_weights]
 
 
-def rnn_case(rng: np.random.Generator):
+def rnn_case(rng: np.random.Generator, model_class: type = RNN):
     X = rng.uniform(-1, 1, size=(40, 6, 1))
     Y = np.concatenate([np.zeros((40, 1, 1)), X[:, :-1]], axis=1)
-    model = RNN(1, 5, 1, seed=0)
+    model = model_class(1, 5, 1, seed=0)
 
     def fit(optimizer, **kw):
         return model.fit(X, Y, **({"optimizer": optimizer, "epochs": 3, "batch_size": 8, "verbose": 0, "seed": 1} | kw))
@@ -64,7 +65,15 @@ def rnn_case(rng: np.random.Generator):
     return model, fit, lambda: [w.copy() for w in model.params]
 
 
-CASES = {"sequential": sequential_case, "rnn": rnn_case}
+def lstm_case(rng: np.random.Generator):
+    return rnn_case(rng, LSTM)
+
+
+def gru_case(rng: np.random.Generator):
+    return rnn_case(rng, GRU)
+
+
+CASES = {"sequential": sequential_case, "rnn": rnn_case, "lstm": lstm_case, "gru": gru_case}
 
 
 def state_equal(a: dict, b: dict) -> bool:
@@ -129,7 +138,7 @@ def test_a_restored_fit_continues_as_if_nothing_happened(case):
     assert fit2(optimizer2, epochs=2).history["loss"] == reference
 
 
-def test_both_fits_share_options_defaults_and_errors():
+def test_all_fits_share_options_defaults_and_errors():
     shared = ["epochs", "batch_size", "shuffle", "verbose", "seed"]
     seq = inspect.signature(Sequential.fit).parameters
     rnn = inspect.signature(RNN.fit).parameters
@@ -137,6 +146,10 @@ def test_both_fits_share_options_defaults_and_errors():
         assert seq[name].kind is inspect.Parameter.KEYWORD_ONLY
         assert rnn[name].kind is inspect.Parameter.KEYWORD_ONLY
         assert seq[name].default == rnn[name].default, name
+    for gated in (LSTM, GRU):  # the sequence models: exactly the options of RNN.fit
+        params = inspect.signature(gated.fit).parameters
+        assert list(params) == list(rnn)
+        assert all((params[k].kind, params[k].default) == (rnn[k].kind, rnn[k].default) for k in rnn)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -153,7 +166,7 @@ def test_both_fits_share_options_defaults_and_errors():
         ({"batch_size": 2.0}, TypeError, "batch_size must be an integer >= 1"),
     ],
 )
-def test_bad_options_give_the_same_error_in_both_models(case, option, exc, match):
+def test_bad_options_give_the_same_error_in_every_model(case, option, exc, match):
     _model, fit, weights = CASES[case](np.random.default_rng(0))
     before = weights()
     with pytest.raises(exc, match=match):
