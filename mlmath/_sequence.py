@@ -203,7 +203,7 @@ def readout_gradients(
 
     :math:`L = \sum_t \frac{1}{2B} \lVert \hat Y_t - Y_t \rVert_F^2`. The direct gradient ``G``
     (shape ``(T, batch, hidden)``) holds :math:`\partial L_t/\partial h_t` through :math:`\hat y_t`
-    only: :math:`G_t = \frac{1}{B}(\hat Y_t - Y_t) W_{hy}` (zero before the last step for
+    only: :math:`G_t = \frac{1}{m}(\hat Y_t - Y_t) W_{hy}` (zero before the last step for
     ``"many_to_one"``).
     """
     T, B, n_h = Hs.shape[0] - 1, Hs.shape[1], Hs.shape[2]

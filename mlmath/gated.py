@@ -36,7 +36,7 @@ with update gate :math:`z`, reset gate :math:`r` and candidate :math:`n`; ``W_x`
 
 **Batches, modes, loss.** As in :mod:`mlmath.rnn`: ``X`` of shape ``(batch, T, features)``; targets
 ``(batch, T, outputs)`` for ``"many_to_many"`` or ``(batch, outputs)`` for ``"many_to_one"``; the loss
-:math:`L = \sum_t L_t` with :math:`L_t = \frac1B \sum_i \tfrac12 \lVert \hat y_{t,i} - y_{t,i} \rVert^2`
+:math:`L = \sum_t L_t` with :math:`L_t = \frac1m \sum_i \tfrac12 \lVert \hat y_{t,i} - y_{t,i} \rVert^2`
 (:func:`mlmath.rnn.sequence_loss`). Initial states :math:`h_0` (and :math:`c_0`) are zeros unless
 given, of shape ``(hidden,)`` (shared by all sequences; its gradient sums over the batch) or
 ``(batch, hidden)``.
@@ -1240,7 +1240,7 @@ def lstm_bptt(
     r"""Loss and exact gradients of an LSTM by backpropagation through time.
 
     Two gradients travel back in time: :math:`\delta^h_t = \partial L / \partial h_t` and
-    :math:`\delta^c_t = \partial L / \partial c_t`. With :math:`G_t = \frac1B (\hat Y_t - Y_t) W_{hy}`
+    :math:`\delta^c_t = \partial L / \partial c_t`. With :math:`G_t = \frac1m (\hat Y_t - Y_t) W_{hy}`
     (the part through the output; zero before :math:`T` for ``"many_to_one"``), for
     :math:`t = T, \dots, 1`, starting from :math:`\delta^a_{T+1} = 0`, :math:`\delta^c_{T+1} = 0`:
 
@@ -1264,8 +1264,8 @@ def lstm_bptt(
         \frac{\partial L}{\partial h_0} = \delta^a_1 W_h, \quad
         \frac{\partial L}{\partial c_0} = \delta^c_1 \odot f_1,
 
-    with the read-out's :math:`\partial L/\partial W_{hy} = \sum_t \frac1B (\hat Y_t - Y_t)^\top H_t`,
-    :math:`\partial L/\partial b_y = \sum_t \frac1B (\hat Y_t - Y_t)^\top \mathbf{1}`. The forget gate
+    with the read-out's :math:`\partial L/\partial W_{hy} = \sum_t \frac1m (\hat Y_t - Y_t)^\top H_t`,
+    :math:`\partial L/\partial b_y = \sum_t \frac1m (\hat Y_t - Y_t)^\top \mathbf{1}`. The forget gate
     is the cell's own path back in time: along it, :math:`\delta^c` is multiplied by :math:`f_t`
     only, with no weight matrix and no squashing derivative. Derived in chapter 7.
 
@@ -1433,7 +1433,7 @@ def gru_bptt(
 ) -> tuple[float, GRUGradients]:
     r"""Loss and exact gradients of a GRU by backpropagation through time.
 
-    With :math:`G_t = \frac1B (\hat Y_t - Y_t) W_{hy}` and :math:`q_t = W_{hn} h_{t-1} + b_{hn}`, for
+    With :math:`G_t = \frac1m (\hat Y_t - Y_t) W_{hy}` and :math:`q_t = W_{hn} h_{t-1} + b_{hn}`, for
     :math:`t = T, \dots, 1`, starting from zeros after :math:`T`:
 
     .. math::

@@ -23,13 +23,13 @@ through one matrix product per weight,
 ``"many_to_one"``: a target at the last step only, ``Y`` of shape ``(batch, outputs)``.
 
 **The loss** of a sequence is the sum of per-step losses, :math:`L = \sum_t L_t`, where :math:`L_t`
-is half the squared error summed over outputs and averaged over the batch:
+is half the squared error summed over outputs and averaged over the batch of :math:`m` sequences:
 
-.. math:: L_t = \frac{1}{B} \sum_{i=1}^{B} \tfrac12 \lVert \hat y_{t,i} - y_{t,i} \rVert^2 .
+.. math:: L_t = \frac{1}{m} \sum_{i=1}^{m} \tfrac12 \lVert \hat y_{t,i} - y_{t,i} \rVert^2 .
 
 In ``"many_to_one"`` mode only :math:`L_T` is present. (The sum over time, not a mean, is what
 makes the gradient a sum over time; the :math:`\tfrac12` makes :math:`\partial L_t / \partial \hat
-y_t = (\hat y_t - y_t) / B`.)
+y_t = (\hat y_t - y_t) / m`.)
 
 **dtypes.** The computation runs in ``numpy.result_type`` of ``X`` and the parameters: all float32
 in gives float32 out. Targets and ``h0`` are cast to that dtype.
@@ -209,7 +209,7 @@ def _output_grads(
     r"""Loss, :math:`\partial L/\partial W_{hy}`, :math:`\partial L/\partial b_y`, and the direct gradients.
 
     The direct gradient ``G`` (shape ``(T, batch, hidden)``) holds :math:`\partial L_t/\partial h_t`
-    through :math:`\hat y_t` only: :math:`G_t = \frac{1}{B}(\hat Y_t - Y_t) W_{hy}`.
+    through :math:`\hat y_t` only: :math:`G_t = \frac{1}{m}(\hat Y_t - Y_t) W_{hy}`.
     """
     return readout_gradients(p.W_hy, Hs, Yhat, Yt, mode)
 
@@ -421,7 +421,7 @@ def rnn_forward(
 def sequence_loss(Y_hat: np.ndarray, Y: np.ndarray) -> float:
     r"""The sequence loss :math:`L = \sum_t L_t`, the half squared error summed over steps and outputs, batch-averaged.
 
-    .. math:: L_t = \frac{1}{B}\sum_{i=1}^{B} \tfrac12\lVert \hat y_{t,i} - y_{t,i}\rVert^2 .
+    .. math:: L_t = \frac{1}{m}\sum_{i=1}^{m} \tfrac12\lVert \hat y_{t,i} - y_{t,i}\rVert^2 .
 
     Works for both modes: ``(batch, T, outputs)`` sums over steps, ``(batch, outputs)`` is the
     last step's term alone. Derived in chapter 6.
@@ -463,7 +463,7 @@ def bptt(
 
     Unrolls the network over the :math:`T` steps and runs the chain rule backwards through the
     unrolled graph. With :math:`G_t = \partial L_t / \partial h_t` through the output only
-    (:math:`G_t = \frac1B (\hat Y_t - Y_t) W_{hy}`), the gradient reaching :math:`h_t` and the
+    (:math:`G_t = \frac1m (\hat Y_t - Y_t) W_{hy}`), the gradient reaching :math:`h_t` and the
     pre-activation :math:`a_t` obey, for :math:`t = T, \dots, 1`,
 
     .. math:: \delta_t = G_t + \delta^a_{t+1} W_{hh}, \qquad \delta^a_t = \delta_t \odot (1 - h_t^2),
@@ -475,8 +475,8 @@ def bptt(
               \frac{\partial L}{\partial b_h} = \sum_t (\delta^a_t)^\top \mathbf{1}, \quad
               \frac{\partial L}{\partial h_0} = \delta^a_1 W_{hh},
 
-    and :math:`\partial L/\partial W_{hy} = \sum_t \frac1B(\hat Y_t - Y_t)^\top H_t`,
-    :math:`\partial L/\partial b_y = \sum_t \frac1B(\hat Y_t - Y_t)^\top \mathbf{1}`. Time and
+    and :math:`\partial L/\partial W_{hy} = \sum_t \frac1m(\hat Y_t - Y_t)^\top H_t`,
+    :math:`\partial L/\partial b_y = \sum_t \frac1m(\hat Y_t - Y_t)^\top \mathbf{1}`. Time and
     memory are linear in :math:`T`. Derived in chapter 6 (as a sum over paths through time).
 
     Parameters
