@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["flatten", "split_flat", "total_size"]
+__all__ = ["flatten", "split_flat", "total_size", "unflatten_into"]
 
 
 def total_size(shapes: Sequence[tuple[int, ...]]) -> int:
@@ -28,6 +28,12 @@ def split_flat(flat: np.ndarray, shapes: Sequence[tuple[int, ...]]) -> list[np.n
         views.append(flat[start : start + size].reshape(shape))
         start += size
     return views
+
+
+def unflatten_into(arrays: Sequence[np.ndarray], flat: np.ndarray) -> None:
+    """Copy the 1-D ``flat`` (as from :func:`flatten`) into ``arrays``, in place (unchecked: sizes must match)."""
+    for a, v in zip(arrays, split_flat(flat, [a.shape for a in arrays]), strict=True):
+        np.copyto(a, v, casting="same_kind")
 
 
 def flatten(arrays: Sequence[np.ndarray], dtype: np.dtype | None = None) -> np.ndarray:

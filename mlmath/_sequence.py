@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
-from mlmath._flat import flatten, split_flat, total_size
+from mlmath._flat import total_size, unflatten_into
 from mlmath._validation import (
     as_float_array,
     as_generator,
@@ -41,7 +41,6 @@ __all__ = [
     "check_targets",
     "copy_flat_into",
     "fit_sequences",
-    "flat_weights",
     "global_norm",
     "init_generator",
     "make_fit_step",
@@ -264,19 +263,13 @@ def global_norm(arrays: Sequence[np.ndarray]) -> float:
     return float(np.sqrt(sum(float(np.vdot(g, g)) for g in arrays)))
 
 
-def flat_weights(params: Sequence[np.ndarray], dtype: np.dtype) -> np.ndarray:
-    r"""All parameter arrays as one new vector :math:`\theta`, in their order."""
-    return flatten(list(params), dtype)
-
-
 def copy_flat_into(params: Sequence[np.ndarray], theta: object) -> None:
-    """Copy the vector ``theta`` (as from :func:`flat_weights`) into the arrays ``params``, in place."""
+    """Copy the vector ``theta`` (as from :func:`mlmath._flat.flatten`) into the arrays ``params``, in place."""
     shapes = [p.shape for p in params]
     flat = as_float_array(theta, "theta", ndim=1, shape_hint="(n_params,)")
     if flat.size != total_size(shapes):
         raise ValueError(f"theta must have length {total_size(shapes)} (the number of parameters); got {flat.size}")
-    for p, v in zip(params, split_flat(flat, shapes), strict=True):
-        np.copyto(p, v, casting="same_kind")
+    unflatten_into(params, flat)
 
 
 class StepRecords(Protocol):

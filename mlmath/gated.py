@@ -86,6 +86,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from mlmath import initializers
+from mlmath._flat import flatten
 from mlmath._sequence import (
     as_param_arrays,
     check_initial_state,
@@ -95,7 +96,6 @@ from mlmath._sequence import (
     check_targets,
     copy_flat_into,
     fit_sequences,
-    flat_weights,
     init_generator,
     readout,
     readout_gradients,
@@ -1576,7 +1576,7 @@ class _GatedRNN:
 
     def get_flat_weights(self) -> np.ndarray:
         r"""All parameters as one new vector :math:`\theta`, in the order of the model's params tuple."""
-        return flat_weights(self.params, self.dtype)
+        return flatten(list(self.params), self.dtype)
 
     def set_flat_weights(self, theta: np.ndarray) -> None:
         """Copy the vector ``theta`` (as from :meth:`get_flat_weights`) into the parameters, in place."""

@@ -28,7 +28,7 @@ import numpy.typing as npt
 from mlmath import curvature
 from mlmath import losses as _losses
 from mlmath import optim as _optim
-from mlmath._flat import flatten, split_flat, total_size
+from mlmath._flat import flatten, split_flat, total_size, unflatten_into
 from mlmath._validation import (
     ONE_HOT_HINT,
     as_float_array,
@@ -411,8 +411,7 @@ class LayerStack:
         n = total_size(shapes)
         if flat.size != n:
             raise ValueError(f"theta must have length {n} (the model's number of parameters); got {flat.size}")
-        for p, v in zip(self.trainable_weights, split_flat(flat, shapes), strict=True):
-            np.copyto(p, v, casting="same_kind")
+        unflatten_into(self.trainable_weights, flat)
 
     def count_params(self) -> int:
         """Total number of parameters (known once the input width is known)."""

@@ -47,6 +47,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 
 from mlmath import initializers
+from mlmath._flat import flatten
 from mlmath._sequence import (
     as_param_arrays,
     check_initial_state,
@@ -56,7 +57,6 @@ from mlmath._sequence import (
     check_targets,
     copy_flat_into,
     fit_sequences,
-    flat_weights,
     global_norm,
     init_generator,
     readout,
@@ -766,7 +766,7 @@ class RNN:
 
     def get_flat_weights(self) -> np.ndarray:
         r"""All parameters as one new vector :math:`\theta`, in the order of :class:`RNNParams`."""
-        return flat_weights(self.params, self.dtype)
+        return flatten(list(self.params), self.dtype)
 
     def set_flat_weights(self, theta: np.ndarray) -> None:
         """Copy the vector ``theta`` (as from :meth:`get_flat_weights`) into the parameters, in place."""
