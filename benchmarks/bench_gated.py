@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.bench_rnn import torch_bptt_pass
 from benchmarks.timing import best_time, compare, torch_or_none
 from mlmath.gated import GRU, LSTM, gru_bptt, gru_init_params, lstm_bptt, lstm_init_params
 
@@ -63,18 +64,7 @@ def torch_pass(model: str, T: int, rng: np.random.Generator, dtype: type) -> Cal
     import torch
 
     rnn, readout = torch_modules(torch, model, dtype)
-    X = torch.from_numpy(rng.standard_normal((BATCH, T, FEATURES)).astype(dtype))
-    Y = torch.from_numpy(rng.standard_normal((BATCH, T, OUTPUTS)).astype(dtype))
-    params = [*rnn.parameters(), *readout.parameters()]
-
-    def run() -> None:
-        for p in params:
-            p.grad = None
-        H, _ = rnn(X)
-        loss = 0.5 * ((readout(H) - Y) ** 2).sum() / BATCH
-        loss.backward()
-
-    return run
+    return torch_bptt_pass(torch, rnn, readout, T, rng, dtype)
 
 
 def check_same_numbers(torch: Any, model: str) -> float:

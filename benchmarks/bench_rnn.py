@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,13 @@ def torch_pass(T: int, rng: np.random.Generator, dtype: type) -> Callable[[], ob
     tdtype = torch.float64 if dtype is np.float64 else torch.float32
     rnn = torch.nn.RNN(FEATURES, HIDDEN, nonlinearity="tanh", batch_first=True).to(tdtype)
     readout = torch.nn.Linear(HIDDEN, OUTPUTS).to(tdtype)
+    return torch_bptt_pass(torch, rnn, readout, T, rng, dtype)
+
+
+def torch_bptt_pass(
+    torch: Any, rnn: Any, readout: Any, T: int, rng: np.random.Generator, dtype: type
+) -> Callable[[], None]:
+    """One forward + full BPTT of a torch recurrent module and its linear read-out, on the loss mlmath uses."""
     X = torch.from_numpy(rng.standard_normal((BATCH, T, FEATURES)).astype(dtype))
     Y = torch.from_numpy(rng.standard_normal((BATCH, T, OUTPUTS)).astype(dtype))
     params = [*rnn.parameters(), *readout.parameters()]
