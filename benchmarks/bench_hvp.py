@@ -1,7 +1,7 @@
 """One exact Hessian-vector product against one gradient, on the source article's network.
 
 Network 20-64-64-3 (relu, relu, softmax), mean squared error, Adam, batch of 1000 rows of the
-article's random data (:func:`mlmath.data.random_classification`), as compiled in chapter 10.
+article's random data (:func:`mlmath.data.random_classification`), as compiled in chapter 12.
 Contenders, alternating within one run (:func:`benchmarks.timing.compare`), best of 7 rounds
 of 5 calls each:
 

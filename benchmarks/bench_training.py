@@ -2,7 +2,7 @@
 
 Three measurements, printed side by side with the ratio mlmath / torch (lower is better for mlmath):
 
-1. **The article's program** (chapter 10): 20-64(relu)-64(relu)-3(softmax), ``Adam(learning_rate=0.001)``,
+1. **The article's program** (chapter 12): 20-64(relu)-64(relu)-3(softmax), ``Adam(learning_rate=0.001)``,
    mean squared error, metric accuracy, 1000 random rows of which the last 200 validate
    (``validation_split=0.2``), batch 32, 50 epochs, shuffled each epoch, validated after each epoch.
    mlmath: a fresh ``Sequential`` compiled and ``fit(..., verbose=0)``. torch: a fresh ``nn.Sequential``

@@ -106,7 +106,7 @@ def train_validation_split(
 
     The first :math:`s = \lfloor m (1 - \text{validation\_split}) \rfloor` rows train and the
     remaining :math:`m - s` validate (Keras 3's rule). No shuffling happens before the split:
-    if the rows are sorted by class, the validation rows are the last class. Used in chapter 10.
+    if the rows are sorted by class, the validation rows are the last class. Used in chapter 12.
 
     Parameters
     ----------
@@ -161,7 +161,7 @@ def random_classification(
     ``X`` has entries drawn from :math:`U[0, 1)`, and each label is drawn uniformly from
     ``num_classes`` classes, independently of ``X``, so there is nothing to learn: a model can
     only memorize its training rows, and on new rows it is right with probability
-    :math:`1/\text{num\_classes}`. Chapter 10 explains what the article's accuracy means; chapters 5 and 8 use it too.
+    :math:`1/\text{num\_classes}`. Chapter 12 explains what the article's accuracy means; chapters 5 and 9 use it too.
 
     Parameters
     ----------
@@ -204,7 +204,7 @@ def spirals(
     radii :math:`r` evenly spaced in :math:`[0, 1]`, at angles
     :math:`\varphi = 2\pi k / K + 4r + \sigma\varepsilon` with :math:`\varepsilon \sim N(0, 1)`
     and :math:`\sigma` = ``noise``. The rows are then shuffled (with the same generator), so a
-    Keras-style validation split, which takes the last rows, sees every class. Used in chapters 8, 9 and 10.
+    Keras-style validation split, which takes the last rows, sees every class. Used in chapters 9, 11 and 12.
 
     Parameters
     ----------
@@ -260,7 +260,7 @@ def blobs(
     Class :math:`k` has center :math:`c_k = 3(\cos(2\pi k/K), \sin(2\pi k/K), 0, \dots, 0)`
     (equally spaced on a circle of radius 3 in the first two coordinates) and its points are
     :math:`c_k + \sigma\varepsilon`, :math:`\varepsilon \sim N(0, I)`, :math:`\sigma` =
-    ``cluster_std``. The rows are shuffled, as in :func:`spirals`. Used in chapter 10.
+    ``cluster_std``. The rows are shuffled, as in :func:`spirals`. Used in chapter 12.
 
     Parameters
     ----------

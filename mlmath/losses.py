@@ -1,6 +1,6 @@
 r"""Loss functions with their gradients with respect to the prediction.
 
-Derived in chapter 3 (the gradients) and chapter 9 (where the losses come from: maximum
+Derived in chapter 3 (the gradients) and chapter 11 (where the losses come from: maximum
 likelihood). Each function takes the targets first and the prediction second, as Keras does,
 and returns ``(value, gradient)``: the loss as a Python ``float`` and
 :math:`\partial L / \partial P` with the shape of ``P``.
@@ -18,7 +18,7 @@ The classes (:class:`MeanSquaredError`, :class:`CategoricalCrossentropy`,
 :meth:`mlmath.models.Sequential.compile`; ``loss(y_true, y_pred)`` returns the value.
 
 :func:`entropy`, :func:`cross_entropy` and :func:`kl_divergence` are the information measures
-of chapter 9: they take whole probability distributions (along ``axis``), return one value per
+of chapter 11: they take whole probability distributions (along ``axis``), return one value per
 distribution and no gradient, and are exact (no clipping; ``inf`` where the math says so).
 """
 
@@ -209,7 +209,7 @@ def categorical_crossentropy(Y: np.ndarray, P: np.ndarray, *, epsilon: float = E
     are not rescaled to sum to 1: pass probabilities, such as the output of
     :func:`mlmath.activations.softmax`. For logits use
     :func:`categorical_crossentropy_from_logits`, which is exact and needs no clipping.
-    Derived in chapter 3; chapter 9 shows it is the negative log-likelihood.
+    Derived in chapter 3; chapter 11 shows it is the negative log-likelihood.
 
     Parameters
     ----------
@@ -300,7 +300,7 @@ def binary_crossentropy(Y: np.ndarray, P: np.ndarray, *, epsilon: float = EPSILO
         \frac{\partial L}{\partial P} = \frac{1}{mn} \, \frac{\tilde P - Y}{\tilde P (1 - \tilde P)},
 
     with :math:`\tilde P = \operatorname{clip}(P, \epsilon, 1 - \epsilon)` as in Keras (gradient
-    0 where the clip is active); mean over the outputs, then over the batch. Derived in chapter 9.
+    0 where the clip is active); mean over the outputs, then over the batch. Derived in chapter 11.
 
     Parameters
     ----------
@@ -345,7 +345,7 @@ def binary_crossentropy_from_logits(Y: np.ndarray, Z: np.ndarray) -> tuple[float
         \frac{\partial L}{\partial Z} = \frac{1}{mn}\bigl(\sigma(Z) - Y\bigr),
 
     the same value as :func:`binary_crossentropy` of :math:`\sigma(Z)`, written so that no
-    exponential overflows. Derived in chapter 9.
+    exponential overflows. Derived in chapter 11.
 
     Parameters
     ----------
@@ -713,7 +713,7 @@ def entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:
     with :math:`0 \log 0 = 0` (the limit of :math:`t \log t` as :math:`t \to 0^+`), so a zero
     probability adds nothing and raises no warning. :math:`0 \le H(p) \le \log n`: 0 for a
     one-hot :math:`p`, :math:`\log n` for the uniform distribution. Divide by :math:`\log 2`
-    for bits. Derived in chapter 9.
+    for bits. Derived in chapter 11.
 
     Parameters
     ----------
@@ -768,7 +768,7 @@ def cross_entropy(p: np.ndarray, q: np.ndarray, axis: int = -1) -> np.ndarray:
 
     the average code length (in nats) when outcomes drawn from :math:`p` are coded with a code
     built for :math:`q`. Terms with :math:`p_i = 0` add nothing; where :math:`q_i = 0 < p_i` the
-    cross-entropy is :math:`+\infty`, and that is returned (no warning). Derived in chapter 9.
+    cross-entropy is :math:`+\infty`, and that is returned (no warning). Derived in chapter 11.
 
     This is the information measure between two distributions, exact and per distribution.
     The training loss :func:`categorical_crossentropy` is the same sum averaged over a batch,
@@ -822,7 +822,7 @@ def kl_divergence(p: np.ndarray, q: np.ndarray, axis: int = -1) -> np.ndarray:
     ``q`` gives zero probability to an outcome that ``p`` allows, the divergence is ``inf``:
     that is its mathematical value, returned without a warning rather than refused. Each term
     is computed as :math:`p_i(\log p_i - \log q_i)`, so :math:`D_{\mathrm{KL}}(p \,\|\, p)` is
-    exactly 0. Derived in chapter 9.
+    exactly 0. Derived in chapter 11.
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 r"""``Sequential``: a stack of layers trained by minibatch gradient descent, with Keras's interface.
 
-Derived in chapter 4 (the backward pass through the stack) and used in chapter 10, where the
+Derived in chapter 4 (the backward pass through the stack) and used in chapter 12, where the
 source article's Keras program runs on it with only its import lines changed::
 
     from mlmath.models import Sequential
@@ -80,7 +80,7 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
     With several outputs per row, row :math:`k` is right when
     :math:`\arg\max_i P_{ki} = \arg\max_i Y_{ki}` (ties go to the first index, as in
-    ``numpy.argmax``); with one output, when :math:`[P_k > 0.5] = Y_k`. Used in chapter 10.
+    ``numpy.argmax``); with one output, when :math:`[P_k > 0.5] = Y_k`. Used in chapter 12.
 
     Parameters
     ----------
@@ -473,7 +473,7 @@ class LayerStack:
 class Sequential(LayerStack):
     r"""A stack of layers trained by minibatch gradient descent, with Keras's interface.
 
-    Derived in chapter 4; the article's program runs on it in chapter 10. The structure and the
+    Derived in chapter 4; the article's program runs on it in chapter 12. The structure and the
     weights are those of :class:`LayerStack`; this class adds :meth:`compile`, :meth:`fit`,
     :meth:`evaluate`, :meth:`predict`, the gradients and the exact Hessian-vector product.
 

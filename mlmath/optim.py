@@ -1,6 +1,6 @@
 r"""Optimizers and learning-rate schedules: each optimizer as a pure step function and as a stateful object.
 
-Derived in chapter 8. Frameworks differ in how they write momentum, where the :math:`\epsilon`
+Derived in chapter 9. Frameworks differ in how they write momentum, where the :math:`\epsilon`
 of the adaptive methods sits and how weight decay enters AdamW; these follow Keras 3, with its
 parameter names and defaults, and each docstring writes its exact update. Notation: parameters
 :math:`\theta`, gradient :math:`g_t`, learning rate :math:`\eta`, step count :math:`t` (1 on the
@@ -193,7 +193,7 @@ class LearningRateSchedule:
     a float, or an array of step counts, giving an array of rates of its shape (handy for plots).
     Subclasses implement ``_rate(step)`` on a float64 array of step counts; a subclass may also
     override ``__call__`` itself, as long as it returns a finite number >= 0 for each integer step.
-    Derived in chapter 8.
+    Derived in chapter 9.
     """
 
     def __call__(self, step: int | np.ndarray) -> float | np.ndarray:
@@ -224,7 +224,7 @@ class ExponentialDecay(LearningRateSchedule):
 
     for the step count :math:`s`, with :math:`\eta_0` = ``initial_learning_rate``,
     :math:`r` = ``decay_rate`` and :math:`S` = ``decay_steps``. The staircase form is a step
-    decay: the rate is multiplied by :math:`r` every :math:`S` steps. Derived in chapter 8.
+    decay: the rate is multiplied by :math:`r` every :math:`S` steps. Derived in chapter 9.
 
     Parameters
     ----------
@@ -290,7 +290,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
 
     for the step count :math:`s`, ``boundaries`` :math:`b_0 < \dots < b_{n-1}` and ``values``
     :math:`\eta^{(0)}, \dots, \eta^{(n)}` (one more value than boundaries). Each boundary belongs
-    to the interval that ends there, as in Keras. Derived in chapter 8.
+    to the interval that ends there, as in Keras. Derived in chapter 9.
 
     Parameters
     ----------
@@ -349,7 +349,7 @@ class CosineDecay(LearningRateSchedule):
         \end{cases}
 
     A warm-up usually starts from ``initial_learning_rate=0``, so the first step changes nothing
-    (its rate is 0); that is allowed here, as in Keras. Derived in chapter 8.
+    (its rate is 0); that is allowed here, as in Keras. Derived in chapter 9.
 
     Parameters
     ----------
@@ -714,7 +714,7 @@ class SGD(Optimizer):
         \theta_t = \theta_{t-1} + \mu v_t - \eta g_t;
 
     with :math:`\mu = 0`, :math:`\theta_t = \theta_{t-1} - \eta g_t` and no velocity is stored.
-    The pure form is :func:`sgd_step`. Derived in chapter 8.
+    The pure form is :func:`sgd_step`. Derived in chapter 9.
 
     Parameters
     ----------
@@ -772,7 +772,7 @@ class AdaGrad(Optimizer):
         \theta_t = \theta_{t-1} - \eta\, \frac{g_t}{\sqrt{r_t + \epsilon}}.
 
     The pure form is :func:`adagrad_step`, which compares this with the paper's form.
-    Derived in chapter 8.
+    Derived in chapter 9.
 
     Parameters
     ----------
@@ -840,7 +840,7 @@ class RMSProp(Optimizer):
         \quad\text{or, with momentum,}\quad
         u_t = \mu u_{t-1} - \Delta_t,\;\; \theta_t = \theta_{t-1} + u_t.
 
-    The pure form is :func:`rmsprop_step`. Derived in chapter 8.
+    The pure form is :func:`rmsprop_step`. Derived in chapter 9.
 
     Parameters
     ----------
@@ -930,7 +930,7 @@ class Adam(Optimizer):
     With ``amsgrad=True``, :math:`v_t` in the denominator is replaced by its running maximum
     :math:`v^{\max}_t = \max(v^{\max}_{t-1}, v_t)`.
     The pure form is :func:`adam_step`, where the difference from the paper's Algorithm 1
-    is discussed. Derived in chapter 8.
+    is discussed. Derived in chapter 9.
 
     Parameters
     ----------
@@ -1008,7 +1008,7 @@ class AdamW(Adam):
     with :math:`\lambda` = ``weight_decay`` applied to every parameter array (biases too, as
     Keras does by default). Pass the gradient of the loss alone: the decay is not part of
     :math:`g_t`, so it is not divided by :math:`\sqrt{v_t}`. The pure form is
-    :func:`adamw_step`, which compares this with the paper's form. Derived in chapter 8.
+    :func:`adamw_step`, which compares this with the paper's form. Derived in chapter 9.
 
     Parameters
     ----------
@@ -1101,7 +1101,7 @@ def sgd_step(
     :math:`\theta_t = \theta_{t-1} - \eta g_t`. The velocity :math:`v` is the step itself (the
     heavy-ball form :math:`\theta_t = \theta_{t-1} - \eta g_t + \mu(\theta_{t-1} - \theta_{t-2})`);
     the Nesterov line is the look-ahead method rewritten in the variable Keras stores.
-    Derived in chapter 8.
+    Derived in chapter 9.
 
     Parameters
     ----------
@@ -1156,7 +1156,7 @@ def adagrad_step(
     :math:`\eta / \sqrt{r_t + \epsilon}` shrinks with the sum of its squared gradients. Duchi,
     Hazan and Singer (2011) start from :math:`r_0 = 0` and write
     :math:`\eta\, g_t / (\delta + \sqrt{r_t})`; Keras starts from 0.1 and puts :math:`\epsilon`
-    under the root. Derived in chapter 8.
+    under the root. Derived in chapter 9.
 
     Parameters
     ----------
@@ -1215,7 +1215,7 @@ def rmsprop_step(
     :math:`\sqrt{v_t}` is a running root-mean-square of each coordinate's gradient; centering
     divides by a running standard deviation instead (:math:`v_t - m_t^2`, which is never
     negative). :math:`\epsilon` sits under the root as in Keras (PyTorch adds it after the root).
-    Keras stores :math:`-u_t` as its "momentum"; the steps are the same. Derived in chapter 8.
+    Keras stores :math:`-u_t` as its "momentum"; the steps are the same. Derived in chapter 9.
 
     Parameters
     ----------
@@ -1286,7 +1286,7 @@ def adam_step(
     :math:`\alpha_t`, which grows towards :math:`\eta` after its first steps (from
     :math:`0.152\,\eta` at :math:`t = 12` with the defaults), so the effective step
     :math:`\alpha_t / (\sqrt{v^{\max}_t} + \epsilon)` can still grow, up to about 6.6-fold;
-    only the paper's form without bias correction never grows it. Derived in chapter 8.
+    only the paper's form without bias correction never grows it. Derived in chapter 9.
 
     Parameters
     ----------
@@ -1348,7 +1348,7 @@ def adamw_step(
     and Hutter, 2019). As in Keras and PyTorch, the decay is scaled by the learning rate
     :math:`\eta` (scheduled, if a schedule is given); the paper writes :math:`\eta_t\lambda'` with
     :math:`\eta_t` the schedule's multiplier alone, so its :math:`\lambda'` is :math:`\eta\lambda`
-    here. ``weight_decay=0`` gives :func:`adam_step` exactly. Derived in chapter 8.
+    here. ``weight_decay=0`` gives :func:`adam_step` exactly. Derived in chapter 9.
 
     Parameters
     ----------
