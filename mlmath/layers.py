@@ -3,7 +3,8 @@ r"""Layers with a hand-derived backward pass beside each forward pass.
 Derived in chapter 4. Convention: a batch ``X`` of shape ``(m, n_in)`` holds one sample per
 row; :class:`Dense` stores ``W`` of shape ``(n_out, n_in)`` (the book's :math:`z = Wx + b`,
 **not** Keras's kernel of shape ``(n_in, n_out)``) and computes
-:math:`Z = XW^\top + \mathbf{1}b^\top`.
+:math:`Z = XW^\top + \mathbf{1}b^\top`. A batch of sequences has shape ``(m, T, n_in)``: the
+layers act on the last axis (the width), position by position, as Keras's do.
 
 Every layer offers the same small interface:
 
@@ -29,7 +30,11 @@ nothing else (plus ``_build`` if it has parameters and ``compute_output_dim``):
   :math:`R\{Q\} = \frac{d}{dt}Q(\theta + tV)\big|_{t=0}` for a direction :math:`V` in
   parameter space, carried through the forward and the backward pass (chapter 5);
   ``hvp_unsupported_reason()`` says why a layer cannot take part, and ``clear_r_cache()``
-  drops what ``r_call`` kept.
+  drops what ``r_call`` kept;
+- ``training``: ``True`` while ``fit`` runs its training steps, ``False`` otherwise (Keras's
+  training mode: :class:`~mlmath.normalization.BatchNorm` uses batch statistics only then);
+- ``state``: dict name → non-trainable array (BatchNorm's moving statistics), updated in place
+  so that a failed ``fit`` can restore it; not in ``params``, not touched by optimizers.
 
 In ``r_call`` and ``r_backprop`` each quantity travels with its R-derivative, stacked in one
 array of shape ``(2, m, n)`` so that a matrix product serves both: ``[Q, R{Q}]`` forward and
@@ -48,7 +53,9 @@ from mlmath import activations, initializers
 from mlmath._validation import (
     as_float_array,
     as_generator,
+    check_bool,
     check_dtype,
+    check_finite,
     check_generator,
     check_int,
     check_size,
@@ -63,6 +70,25 @@ def _check_width(n_in: object) -> None:
     """An input width: ``None`` (unknown) or a size >= 1."""
     if n_in is not None:
         check_size(n_in, "n_in")
+
+
+def as_batch(X: object, name: str = "X") -> np.ndarray:
+    """``X`` checked as a batch a layer takes: finite, of shape ``(m, n)`` or ``(m, T, n)``, nothing empty.
+
+    Raises ``ValueError`` for another number of axes (with the reshape hint for a 1-D array) or
+    an empty axis, ``TypeError`` for what is not real numbers.
+    """
+    arr = as_float_array(X, name, finite=False)
+    if arr.ndim != 3:
+        arr = as_float_array(
+            arr, name, ndim=2, shape_hint="(n_samples, n_features) or a 3-D array of shape (n_samples, T, n_features)"
+        )
+    else:
+        check_finite(arr, name)
+    if 0 in arr.shape[:-1]:
+        what = "one sample" if arr.ndim == 2 else "one sample of at least one position"
+        raise ValueError(f"{name} must hold at least {what}; got shape {arr.shape}")
+    return arr
 
 
 def features_error(layer: str, got: int, expected: int, name: str = "X") -> ValueError:
@@ -103,6 +129,8 @@ class Layer:
         self.built = False
         self._cache: tuple[np.ndarray, ...] | None = None
         self._r_cache: tuple[Any, ...] | None = None
+        self.training = False
+        self.state: dict[str, np.ndarray] = {}
 
     # -- interface ----------------------------------------------------------------------------
 
@@ -130,17 +158,17 @@ class Layer:
         self.n_in, self.dtype, self.built, self._cache = n_in, dt, True, None
 
     def forward(self, X: np.ndarray) -> np.ndarray:
-        """Return the layer's output for the batch ``X`` of shape ``(m, n_in)``; cache for backward.
+        """Return the layer's output for the batch ``X``; cache for backward.
 
-        An unbuilt layer is built first, for ``X``'s width and dtype.
+        ``X`` has shape ``(m, n_in)`` (one sample per row) or ``(m, T, n_in)`` (a sequence of
+        ``T`` positions per sample); a layer acts on the last axis, its width. An unbuilt layer is
+        built first, for ``X``'s width and dtype.
         """
-        X = as_float_array(X, "X", ndim=2, shape_hint="(n_samples, n_features)")
-        if X.shape[0] == 0:
-            raise ValueError(f"X must hold at least one sample; got shape {X.shape}")
-        if self.n_in is not None and X.shape[1] != self.n_in:
-            raise features_error(type(self).__name__, X.shape[1], self.n_in)
+        X = as_batch(X, "X")
+        if self.n_in is not None and X.shape[-1] != self.n_in:
+            raise features_error(type(self).__name__, X.shape[-1], self.n_in)
         if not self.built:
-            self.build(X.shape[1], None, X.dtype)
+            self.build(X.shape[-1], None, X.dtype)
         return self.call(X.astype(self.dtype, copy=False))
 
     def backward(self, dA: np.ndarray) -> np.ndarray:
@@ -150,8 +178,8 @@ class Layer:
         """
         if self._cache is None:
             raise RuntimeError(f"call {type(self).__name__}.forward(X) before backward(dA)")
-        dA = as_float_array(dA, "dA", ndim=2)
         expected = self._output_shape_of_cache()
+        dA = as_float_array(dA, "dA")
         if dA.shape != expected:
             raise ValueError(f"dA must have the shape of the last forward output, {expected}; got shape {dA.shape}")
         dX = self.backprop(dA.astype(self.dtype, copy=False), True)
@@ -220,9 +248,10 @@ class Layer:
     def r_call(self, XX: np.ndarray, V: dict[str, np.ndarray]) -> np.ndarray:
         """Forward pass and its directional derivative: the stack ``[A, R{A}]`` from ``[X, R{X}]``.
 
-        ``XX`` has shape ``(2, m, n_in)``, or ``(1, m, n_in)`` when :math:`R\\{X\\} = 0`; ``V``
-        maps each key of ``params`` to its direction, of the same shape. Caches as :meth:`call`
-        does (so ``backward`` still works) and keeps the R-parts for :meth:`r_backprop`.
+        ``XX`` has shape ``(2, m, n_in)`` (``(2, m, T, n_in)`` for sequences), or ``(1, ...)`` when
+        :math:`R\\{X\\} = 0`; ``V`` maps each key of ``params`` to its direction, of the same
+        shape. Caches as :meth:`call` does (so ``backward`` still works) and keeps the R-parts for
+        :meth:`r_backprop`.
         """
         raise NotImplementedError
 
@@ -246,7 +275,7 @@ class Layer:
     def _build(self, n_in: int, rng: np.random.Generator | None, dtype: np.dtype) -> None:
         pass
 
-    def _output_shape_of_cache(self) -> tuple[int, int]:
+    def _output_shape_of_cache(self) -> tuple[int, ...]:
         raise NotImplementedError
 
     def _cached(self) -> tuple[np.ndarray, ...]:
@@ -270,7 +299,11 @@ class Layer:
 class Dense(Layer):
     r"""Fully connected layer :math:`Z = XW^\top + \mathbf{1}b^\top`, ``W`` of shape ``(units, n_in)``.
 
-    Derived in chapter 1 (forward) and chapter 4 (backward).
+    Derived in chapter 1 (forward) and chapter 4 (backward). On a batch of sequences ``X`` of
+    shape ``(m, T, n_in)`` the layer acts on the last axis, the same :math:`W` and :math:`b` at
+    every position (position-wise, as Keras's ``Dense``): the rows of all samples and positions
+    are stacked into one ``(m T, n_in)`` matrix (a view, no copy), so the forward pass, ``dW``
+    (summed over samples **and** positions) and ``dX`` are each one matrix product.
 
     Parameters
     ----------
@@ -285,6 +318,8 @@ class Dense(Layer):
         ``"he_uniform"`` uses :math:`\ell = \sqrt{6 / n_{in}}`.
     bias_initializer : {"zeros", "ones"}
         How ``b`` starts.
+    use_bias : bool, default True
+        Without a bias the layer is :math:`Z = XW^\top` and ``params`` holds ``W`` alone.
     seed : int, optional
         Seed of this layer's own generator: with it the layer starts from the same weights
         whatever generator ``build`` is given. Without it the weights come from the ``rng``
@@ -294,9 +329,15 @@ class Dense(Layer):
     Attributes
     ----------
     params : dict
-        ``{"W": array of shape (units, n_in), "b": array of shape (units,)}`` once built.
+        ``{"W": array of shape (units, n_in), "b": array of shape (units,)}`` once built
+        (``{"W": ...}`` alone without ``use_bias``).
     grads : dict
         ``{"W": dW, "b": db}``, the same shapes, filled by :meth:`backward`.
+
+    Notes
+    -----
+    PyTorch's ``nn.Linear(n_in, units)`` stores ``weight`` in this layout, ``(units, n_in)``;
+    Keras's ``Dense`` stores ``kernel`` = :math:`W^\top`, of shape ``(n_in, units)``.
 
     Examples
     --------
@@ -316,9 +357,11 @@ class Dense(Layer):
         bias_initializer: str = "zeros",
         seed: int | None = None,
         name: str | None = None,
+        use_bias: bool = True,
     ) -> None:
         super().__init__(name)
         self.units = check_size(units, "units")
+        self.use_bias = check_bool(use_bias, "use_bias")
         self.input_dim = None if input_dim is None else check_size(input_dim, "input_dim")
         lookup(_KERNEL_INITIALIZERS, kernel_initializer, "kernel_initializer")
         lookup(_BIAS_INITIALIZERS, bias_initializer, "bias_initializer")
@@ -334,18 +377,18 @@ class Dense(Layer):
         return self.units
 
     def params_for_width(self, n_in: int | None) -> int | None:
-        """``units * (n_in + 1)``."""
+        """``units * (n_in + 1)`` (``units * n_in`` without ``use_bias``)."""
         _check_width(n_in)
         if self.built:
             return self.count_params()
-        return None if n_in is None else self.units * (n_in + 1)
+        return None if n_in is None else self.units * (n_in + self.use_bias)
 
     def param_shapes(self, n_in: int) -> dict[str, tuple[int, ...]] | None:
-        """``{"W": (units, n_in), "b": (units,)}``, built or not."""
+        """``{"W": (units, n_in), "b": (units,)}`` (no ``"b"`` without ``use_bias``), built or not."""
         n_in = check_size(n_in, "n_in")
         if self.built:
             return super().param_shapes(n_in)
-        return {"W": (self.units, n_in), "b": (self.units,)}
+        return {"W": (self.units, n_in), "b": (self.units,)} if self.use_bias else {"W": (self.units, n_in)}
 
     def _build(self, n_in: int, rng: np.random.Generator | None, dtype: np.dtype) -> None:
         if self.input_dim is not None and n_in != self.input_dim:
@@ -353,14 +396,18 @@ class Dense(Layer):
         if self.seed is not None or rng is None:
             rng = as_generator(self.seed)
         W = initializers.draw(self.kernel_initializer, (self.units, n_in), rng)
-        b = initializers.draw(self.bias_initializer, (self.units,), rng)
-        self.params = {"W": W.astype(dtype), "b": b.astype(dtype)}
-        self.grads = {"W": np.zeros((self.units, n_in), dtype), "b": np.zeros(self.units, dtype)}
+        self.params = {"W": W.astype(dtype)}
+        self.grads = {"W": np.zeros((self.units, n_in), dtype)}
+        if self.use_bias:
+            self.params["b"] = initializers.draw(self.bias_initializer, (self.units,), rng).astype(dtype)
+            self.grads["b"] = np.zeros(self.units, dtype)
 
     def call(self, X: np.ndarray) -> np.ndarray:
-        r"""Forward: :math:`Z = XW^\top + \mathbf{1}b^\top`; caches ``X``."""
-        Z = X @ self.params["W"].T
-        Z += self.params["b"]
+        r"""Forward: :math:`Z = XW^\top + \mathbf{1}b^\top` on the last axis of ``X``; caches ``X``."""
+        W = self.params["W"]
+        Z = (X.reshape(-1, W.shape[1]) @ W.T).reshape(*X.shape[:-1], self.units)
+        if self.use_bias:
+            Z += self.params["b"]
         self._cache = (X,)
         return Z
 
@@ -374,15 +421,20 @@ class Dense(Layer):
             \frac{\partial L}{\partial X} = dZ\, W,
 
         with ``dZ`` of shape ``(m, n_out)``: ``dW`` is ``(n_out, n_in)`` like ``W``, ``db`` sums
-        ``dZ`` over the batch, ``dX`` is ``(m, n_in)`` like ``X``.
+        ``dZ`` over the batch, ``dX`` is ``(m, n_in)`` like ``X``. For sequences, ``dZ`` and
+        ``X`` are first viewed as ``(m T, n_out)`` and ``(m T, n_in)``: the sums run over the
+        samples and the positions.
         """
         (X,) = self._cached()
-        np.matmul(dZ.T, X, out=self.grads["W"])
-        dZ.sum(axis=0, out=self.grads["b"])
-        return dZ @ self.params["W"] if input_grad else None
+        W = self.params["W"]
+        dZ2 = dZ.reshape(-1, self.units)
+        np.matmul(dZ2.T, X.reshape(-1, W.shape[1]), out=self.grads["W"])
+        if self.use_bias:
+            dZ2.sum(axis=0, out=self.grads["b"])
+        return (dZ2 @ W).reshape(X.shape) if input_grad else None
 
-    def _output_shape_of_cache(self) -> tuple[int, int]:
-        return (self._cached()[0].shape[0], self.units)
+    def _output_shape_of_cache(self) -> tuple[int, ...]:
+        return (*self._cached()[0].shape[:-1], self.units)
 
     def hvp_unsupported_reason(self) -> str | None:
         return None
@@ -397,11 +449,12 @@ class Dense(Layer):
             R\{Z\} = R\{X\}\,W^\top + X\,R\{W\}^\top + \mathbf{1}R\{b\}^\top,
 
         with :math:`R\{X\} = 0` for the model's input (``XX`` of shape ``(1, m, n_in)``).
-        Returns the stack ``[Z, R{Z}]`` of shape ``(2, m, units)``.
+        Returns the stack ``[Z, R{Z}]`` of shape ``(2, m, units)`` (``(2, m, T, units)`` for sequences).
         """
         W, RW = self.params["W"], V["W"]
-        k, m, n_in = XX.shape
-        X = XX[0]
+        k, lead, n_in = XX.shape[0], XX.shape[1:-1], XX.shape[-1]
+        X = XX[0].reshape(-1, n_in)
+        m = X.shape[0]  # samples times positions
         if k == 1:
             ZZ = np.empty((2, m, self.units), dtype=W.dtype)
             np.matmul(X, W.T, out=ZZ[0])
@@ -409,10 +462,11 @@ class Dense(Layer):
         else:  # [X W^T, R{X} W^T] in one product, then add X R{W}^T
             ZZ = (XX.reshape(2 * m, n_in) @ W.T).reshape(2, m, self.units)
             ZZ[1] += X @ RW.T
-        ZZ[0] += self.params["b"]
-        ZZ[1] += V["b"]
-        self._cache, self._r_cache = (X,), (XX,)
-        return ZZ
+        if self.use_bias:
+            ZZ[0] += self.params["b"]
+            ZZ[1] += V["b"]
+        self._cache, self._r_cache = (XX[0],), (XX,)
+        return ZZ.reshape(2, *lead, self.units)
 
     def r_backprop(
         self, GG: np.ndarray, V: dict[str, np.ndarray], input_grad: bool, out: dict[str, np.ndarray]
@@ -430,32 +484,36 @@ class Dense(Layer):
         ``[R{dX}, dX]`` if ``input_grad``.
         """
         (XX,) = self._r_cached()
-        k, m, n_in = XX.shape
-        np.matmul(GG[:k].reshape(k * m, self.units).T, XX.reshape(k * m, n_in), out=out["W"])
-        GG[0].sum(axis=0, out=out["b"])
+        k, n_in = XX.shape[0], XX.shape[-1]
+        G2 = GG.reshape(2, -1, self.units)  # samples (and positions) stacked
+        m = G2.shape[1]
+        np.matmul(G2[:k].reshape(k * m, self.units).T, XX.reshape(k * m, n_in), out=out["W"])
+        if self.use_bias:
+            G2[0].sum(axis=0, out=out["b"])
         if not input_grad:
             return None
-        DD = (GG.reshape(2 * m, self.units) @ self.params["W"]).reshape(2, m, n_in)
-        DD[0] += GG[1] @ V["W"]
-        return DD
+        DD = (G2.reshape(2 * m, self.units) @ self.params["W"]).reshape(2, m, n_in)
+        DD[0] += G2[1] @ V["W"]
+        return DD.reshape(2, *XX.shape[1:])
 
     def backward(self, dA: np.ndarray) -> np.ndarray:
         r"""Return ``dX`` = :math:`dZ\,W`; fill ``grads`` with :math:`dW = dZ^\top X`, :math:`db = dZ^\top\mathbf{1}`.
 
         Parameters
         ----------
-        dA : array_like of shape (m, units)
+        dA : array_like of shape (m, units) or (m, T, units)
             :math:`\partial L / \partial Z` for the output ``Z`` of the last :meth:`forward`.
 
         Returns
         -------
-        numpy.ndarray of shape (m, n_in)
+        numpy.ndarray of shape (m, n_in) or (m, T, n_in)
             :math:`\partial L / \partial X`.
         """
         return super().backward(dA)
 
     def __repr__(self) -> str:
         extra = "" if self.input_dim is None else f", input_dim={self.input_dim}"
+        extra += "" if self.use_bias else ", use_bias=False"
         return f"Dense({self.units}{extra})"
 
 
@@ -465,7 +523,7 @@ class Dense(Layer):
 
 
 class Activation(Layer):
-    r"""Apply an activation function: :math:`A = f(Z)`, elementwise or (softmax) row by row.
+    r"""Apply an activation function: :math:`A = f(Z)`, elementwise or (softmax) along the last axis.
 
     Derived in chapter 3 (the functions) and chapter 4 (the layer's backward pass). The layer
     holds no rule of its own: the :class:`~mlmath.activations.ActivationFunction` owns
@@ -510,7 +568,7 @@ class Activation(Layer):
         Z, A = self._cached()
         return self.activation.backward(Z, A, dA)
 
-    def _output_shape_of_cache(self) -> tuple[int, int]:
+    def _output_shape_of_cache(self) -> tuple[int, ...]:
         return self._cached()[1].shape
 
     def hvp_unsupported_reason(self) -> str | None:
@@ -554,12 +612,12 @@ class Activation(Layer):
 
         Parameters
         ----------
-        dA : array_like of shape (m, n)
+        dA : array_like of shape (m, n) or (m, T, n)
             Gradient with respect to the last :meth:`forward` output.
 
         Returns
         -------
-        numpy.ndarray of shape (m, n)
+        numpy.ndarray of the shape of ``dA``
         """
         return super().backward(dA)
 

@@ -14,6 +14,12 @@ row and ``Y`` of shape ``(m, n_out)`` one target row per sample; ``validation_sp
 the **last** rows before any shuffling; the training loss reported for an epoch is the mean of
 the batch losses weighted by batch size; accuracy compares ``argmax`` of the prediction with
 ``argmax`` of the one-hot target (for one output: prediction > 0.5 against the 0/1 target).
+
+**Sequences.** ``X`` may also have shape ``(m, T, n_in)``: ``m`` sequences of ``T`` positions,
+a layer's width being always the last axis. Targets then come per position, ``Y`` of shape
+``(m, T, n_out)``; the loss and the accuracy are taken over the :math:`mT` rows of
+``Y.reshape(-1, n_out)``, so the loss is the mean over positions and samples, as Keras does.
+Minibatches and ``validation_split`` cut along the first axis (whole sequences).
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from mlmath._validation import (
     check_verbose,
 )
 from mlmath.data import train_validation_split
-from mlmath.layers import Activation, Dense, Layer, features_error
+from mlmath.layers import Activation, Dense, Layer, as_batch, features_error
 from mlmath.training import History, check_fit_options, diverged, run_epochs
 
 __all__ = ["LayerStack", "Sequential", "accuracy"]  # History, which fit returns, is mlmath.training.History
@@ -56,22 +62,33 @@ _METRICS = ("accuracy", "acc")
 
 
 def _count_correct(Y: np.ndarray, P: np.ndarray) -> int:
-    if P.shape[1] == 1:
+    """Number of right rows among the rows of ``Y.reshape(-1, k)`` (one per sample, or per position)."""
+    k = P.shape[-1]
+    Y, P = Y.reshape(-1, k), P.reshape(-1, k)
+    if k == 1:
         return int(np.count_nonzero((P > 0.5) == (Y > 0.5)))
     return int(np.count_nonzero(P.argmax(axis=1) == Y.argmax(axis=1)))
 
 
+def _rows_per_sample(X: np.ndarray) -> int:
+    """Target rows per sample: 1 for ``X`` of shape ``(m, n)``, ``T`` for ``(m, T, n)``."""
+    return 1 if X.ndim == 2 else X.shape[1]
+
+
 def _check_one_hot(Y: np.ndarray, name: str = "Y") -> None:
-    if Y.shape[1] == 1:
-        if not np.all((Y == 0) | (Y == 1)):
+    rows = Y.reshape(-1, Y.shape[-1])
+    if rows.shape[1] == 1:
+        if not np.all((rows == 0) | (rows == 1)):
             raise ValueError(f"{name} must hold 0 or 1 for the 'accuracy' metric with one output per sample")
         return
-    ok = np.all((Y == 0) | (Y == 1), axis=1) & (Y.sum(axis=1) == 1)
+    ok = np.all((rows == 0) | (rows == 1), axis=1) & (rows.sum(axis=1) == 1)
     if not ok.all():
-        row = int(np.flatnonzero(~ok)[0])
+        flat = int(np.flatnonzero(~ok)[0])
+        where = tuple(int(i) for i in np.unravel_index(flat, Y.shape[:-1]))
+        row = where[0] if len(where) == 1 else where
         raise ValueError(
             f"{name} must be one-hot for the 'accuracy' metric (a single 1 per row, zeros elsewhere); "
-            f"row {row} is {Y[row].tolist()}. {ONE_HOT_HINT}"
+            f"row {row} is {rows[flat].tolist()}. {ONE_HOT_HINT}"
         )
 
 
@@ -139,7 +156,15 @@ class LayerStack:
     in ``X``'s dtype (so float32 data gives float32 weights and predictions); ``get_weights``,
     ``set_weights`` and ``trainable_weights`` build it in float64 from the first layer's
     ``input_dim``; :meth:`build` does it explicitly. Once built, the dtype is fixed and inputs
-    of the other float dtype are cast to it.
+    of the other float dtype are cast to it. A layer's width is the last axis of its input, so
+    the same stack serves batches ``(m, n)`` and sequences ``(m, T, n)``.
+
+    **Non-trainable state.** Layers such as :class:`~mlmath.normalization.BatchNorm` keep
+    arrays that training updates but the optimizer does not (moving statistics), in
+    ``layer.state``; :attr:`non_trainable_weights` lists them. Unlike Keras, :meth:`get_weights`
+    and :meth:`set_weights` hold the trainable parameters only (the vector :math:`\theta` of
+    :meth:`get_flat_weights`, of the gradients and of the Hessian-vector products); a failed
+    ``fit`` restores the state arrays as it restores the weights.
 
     **Storage.** Once built, all parameters live in one contiguous array and all gradients in
     another; each layer's ``params[key]`` and ``grads[key]`` are views of them, so an optimizer
@@ -158,6 +183,7 @@ class LayerStack:
         self._dtype: np.dtype | None = None
         self._flat: tuple[np.ndarray, np.ndarray] | None = None  # all parameters, all gradients
         self._views: list[np.ndarray] = []
+        self._time_steps: int | None = None  # T of the sequences last built or trained with, for summary
         given_names = [layer.name for layer in given]
         for i, layer in enumerate(given):
             try:
@@ -320,6 +346,36 @@ class LayerStack:
         if not self.built:
             self.build(n_in, dtype)
 
+    def _ensure_built_for(self, X: np.ndarray) -> None:
+        """Build for the width (last axis) and dtype of the checked data ``X``, if not built yet."""
+        if not self.built:
+            self.build(X.shape[-1], X.dtype)
+            self._time_steps = X.shape[1] if X.ndim == 3 else None
+
+    def _check_X(self, X: object, name: str = "X") -> np.ndarray:
+        """``X`` checked: a finite batch ``(m, n_in)`` or sequences ``(m, T, n_in)``, of the first layer's width."""
+        if not self._layers:
+            raise ValueError("the model has no layers: add() some first")
+        X = as_batch(X, name)
+        first = self._layers[0]
+        if first.n_in is not None and X.shape[-1] != first.n_in:
+            raise features_error(type(first).__name__, X.shape[-1], first.n_in, name)
+        return X
+
+    def _set_training(self, training: bool) -> None:
+        """Put every layer in training mode (``True``) or inference mode; a layer holding others forwards it."""
+        for layer in self._layers:
+            layer.training = training
+
+    @property
+    def non_trainable_weights(self) -> list[np.ndarray]:
+        """The layers' ``state`` arrays themselves (BatchNorm's moving statistics), layer by layer.
+
+        Updated by ``fit`` in training mode, never by the optimizer; not part of
+        :meth:`get_weights` (see the class notes). Empty for a model of Dense and Activation layers.
+        """
+        return [a for layer in self._layers for a in layer.state.values()]
+
     @property
     def trainable_weights(self) -> list[np.ndarray]:
         """The parameter arrays themselves (not copies), layer by layer: ``W`` then ``b`` of each Dense.
@@ -359,7 +415,11 @@ class LayerStack:
         return self._param_specs(self.input_dim)
 
     def get_weights(self) -> list[np.ndarray]:
-        """Copies of the parameter arrays, in the order of :attr:`trainable_weights`."""
+        """Copies of the parameter arrays, in the order of :attr:`trainable_weights`.
+
+        Unlike Keras's, the list holds no non-trainable state (:attr:`non_trainable_weights`, such
+        as BatchNorm's moving statistics): it is the vector :math:`\theta` of :meth:`get_flat_weights`.
+        """
         return [p.copy() for p in self.trainable_weights]
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
@@ -436,6 +496,11 @@ class LayerStack:
     def summary(self, print_fn: Callable[[str], Any] = print) -> None:
         """Print a Keras-like table: each layer's name and type, output shape and parameter count.
 
+        A model used with sequences shows ``(None, T, n)``, ``T`` that of the data it was built or
+        last trained with. As in Keras, a layer's count includes its non-trainable ``state``
+        (BatchNorm's moving statistics), which exists once the layer is built; ``?`` marks a
+        count that waits for the input width.
+
         Parameters
         ----------
         print_fn : callable, default print
@@ -462,7 +527,7 @@ class LayerStack:
             raise TypeError(f"print_fn must be callable, such as print; got {type(print_fn).__name__}")
         n_in = self.input_dim
         widths: Sequence[int | None] = self._widths(n_in) if n_in is not None else [None] * (len(self._layers) + 1)
-        for line in _summary_lines(self.name, self._layers, widths):
+        for line in _summary_lines(self.name, self._layers, widths, self._time_steps):
             print_fn(line)
 
     def __repr__(self) -> str:
@@ -499,11 +564,16 @@ class Sequential(LayerStack):
 
     Notes
     -----
-    **Atomic fit.** A ``fit`` that fails leaves the weights, the optimizer state and
-    :attr:`history` exactly as they were before the call: every input is checked before anything
-    changes, and if the loss or the weights become NaN or infinite during training (or training
-    is interrupted), the weights and optimizer state are restored and the error says at which
-    epoch and step (:mod:`mlmath.training`).
+    **Atomic fit.** A ``fit`` that fails leaves the weights, the layers' non-trainable ``state``
+    (BatchNorm's moving statistics), the optimizer state and :attr:`history` exactly as they were
+    before the call: every input is checked before anything changes, and if the loss or the
+    weights become NaN or infinite during training (or training is interrupted), they are
+    restored and the error says at which epoch and step (:mod:`mlmath.training`).
+
+    **Training mode.** As in Keras, ``fit`` sets every layer's ``training`` to ``True`` for its
+    training steps only: validation, :meth:`evaluate`, :meth:`predict`,
+    :meth:`loss_and_gradients` and :meth:`hessian_vector_product` run in inference mode, and
+    every layer is back in inference mode when ``fit`` returns or fails.
 
     Examples
     --------
@@ -566,63 +636,18 @@ class Sequential(LayerStack):
             raise RuntimeError("call compile(optimizer, loss) before training or evaluating the model")
         return self.loss
 
-    def _check_X(self, X: object, name: str = "X") -> np.ndarray:
-        if not self._layers:
-            raise ValueError("the model has no layers: add() some first")
-        X = as_float_array(X, name, ndim=2, shape_hint="(n_samples, n_features)")
-        if X.shape[0] == 0:
-            raise ValueError(f"{name} must hold at least one sample; got shape {X.shape}")
-        first = self._layers[0]
-        if first.n_in is not None and X.shape[1] != first.n_in:
-            raise features_error(type(first).__name__, X.shape[1], first.n_in, name)
-        return X
-
     def _check_XY(
         self, X: npt.ArrayLike, Y: npt.ArrayLike, names: tuple[str, str] = ("X", "Y")
     ) -> tuple[np.ndarray, np.ndarray]:
-        nx, ny = names
-        X = self._check_X(X, nx)
-        Y = as_float_array(Y, ny, finite=False)
-        if Y.ndim != 2:
-            raise ValueError(
-                f"{ny} must be a 2-D array of shape (n_samples, n_outputs); got shape {Y.shape}. "
-                f"{ONE_HOT_HINT} For one output per sample, pass {ny}.reshape(-1, 1)."
-            )
-        check_finite(Y, ny)
-        if Y.shape[0] != X.shape[0]:
-            raise ValueError(f"{nx} and {ny} must have the same number of rows; got {X.shape[0]} and {Y.shape[0]}")
-        n_out = self._widths(X.shape[1])[-1]
-        if Y.shape[1] != n_out:
-            raise ValueError(
-                f"{ny} has {Y.shape[1]} columns, but the model outputs {n_out} values per sample. {ONE_HOT_HINT}"
-            )
-        self._compiled_loss().check_targets(Y, ny)
+        X = self._check_X(X, names[0])
+        Y = _check_targets(X, Y, self._widths(X.shape[-1])[-1], names)
+        self._compiled_loss().check_targets(Y, names[1])
         if self.metrics:
-            _check_one_hot(Y, ny)
+            _check_one_hot(Y, names[1])
         return X, Y
 
     def _cast(self, *arrays: np.ndarray) -> list[np.ndarray]:
         return [a.astype(self._dtype, copy=False) for a in arrays]
-
-    def _loss_and_backward(self, Y: np.ndarray, P: np.ndarray) -> float:
-        """Loss of the last forward pass; backpropagate it, filling every layer's ``grads``."""
-        layers = self._layers
-        loss = self._compiled_loss()
-        last = layers[-1]
-        start = len(layers) - 1
-        fused = None
-        if isinstance(last, Activation):
-            fused = loss.fused_gradient(last.activation, Y, P)
-        if fused is None:
-            value, g = loss.value_and_grad_unchecked(Y, P)
-        else:  # softmax + cross-entropy (or sigmoid + binary): start below the activation with P - Y
-            value, g = loss.value_and_grad_unchecked(Y, P)[0], fused
-            start -= 1
-        for i in range(start, -1, -1):
-            dX = layers[i].backprop(g, i > 0)
-            if dX is not None:  # None only from the first layer (no input gradient), the last step
-                g = dX
-        return value
 
     def _evaluate_arrays(self, X: np.ndarray, Y: np.ndarray, batch_size: int) -> tuple[float, int]:
         loss = self._compiled_loss()
@@ -658,10 +683,10 @@ class Sequential(LayerStack):
 
         Parameters
         ----------
-        X : array_like of shape (m, n_in)
-            Finite inputs, one sample per row.
-        Y : array_like of shape (m, n_out)
-            Targets; one-hot rows for cross-entropy and for the ``'accuracy'`` metric
+        X : array_like of shape (m, n_in) or (m, T, n_in)
+            Finite inputs, one sample per row (or ``m`` sequences of ``T`` positions).
+        Y : array_like of shape (m, n_out) or (m, T, n_out)
+            Targets, per sample (or per position); one-hot rows for cross-entropy and for the ``'accuracy'`` metric
             (see :func:`mlmath.data.to_categorical`).
         epochs : int >= 1, default 1
         batch_size : int >= 1, default 32
@@ -692,8 +717,8 @@ class Sequential(LayerStack):
         ValueError, TypeError
             For bad arguments, raised before anything changes.
         FloatingPointError
-            If the loss or the weights become NaN or infinite; the weights and the optimizer
-            state are restored to their values before the call.
+            If the loss or the weights become NaN or infinite; the weights, the layers' ``state``
+            and the optimizer state are restored to their values before the call.
         """
         optimizer = self._require_compiled("fit")[1]
         options = check_fit_options(
@@ -702,25 +727,24 @@ class Sequential(LayerStack):
         split = check_in_range(validation_split, "validation_split", 0.0, 1.0)
         X, Y = self._check_XY(X, Y)
         (X_train, Y_train), (X_val, Y_val) = self._validation_rows(X, Y, split, validation_data)
-        self._ensure_built(X.shape[1], X.dtype)
+        self._ensure_built_for(X)
         X_train, Y_train = self._cast(X_train, Y_train)
         if not self._packed():  # a layer's arrays were replaced since the build
             self._pack()
         params, grads, flat = self.trainable_weights, self._grads(), self._flat
         optimizer.check_compatible(params)
-        m, steps = X_train.shape[0], options.steps(X_train.shape[0])
+        m, steps, per = X_train.shape[0], options.steps(X_train.shape[0]), _rows_per_sample(X)
 
         def train_step(rows: np.ndarray | slice, epoch: int, step: int) -> dict[str, float]:
             Xb, Yb = X_train[rows], Y_train[rows]
             P = self._forward(Xb)
-            value = self._loss_and_backward(Yb, P)
+            value = _loss_and_backward(self._layers, self._compiled_loss(), Yb, P)
             if not math.isfinite(value):
                 raise diverged("loss", value, epoch, options.epochs, step, steps)
             optimizer.apply_unchecked(params, grads, flat)
             sums = {"loss": value * Xb.shape[0]}
             if self.metrics:
-                correct = _count_correct(Yb, P)
-                sums.update(dict.fromkeys(self.metrics, correct))
+                sums.update(dict.fromkeys(self.metrics, _count_correct(Yb, P) / per))
             return sums
 
         keys = ["loss", *self.metrics]
@@ -730,12 +754,21 @@ class Sequential(LayerStack):
             keys += [f"val_{k}" for k in keys]
 
             def validate(epoch: int) -> dict[str, float]:
+                self._set_training(False)
                 val_loss, val_correct = self._evaluate_arrays(X_v, Y_v, options.batch_size)
+                self._set_training(True)
                 if not math.isfinite(val_loss):
                     raise diverged("validation loss", val_loss, epoch, options.epochs)
-                return {"val_loss": val_loss, **{f"val_{k}": val_correct / X_v.shape[0] for k in self.metrics}}
+                val_accuracy = val_correct / (X_v.shape[0] * per)
+                return {"val_loss": val_loss, **{f"val_{k}": val_accuracy for k in self.metrics}}
 
-        self.history = run_epochs(m, options, train_step, params, optimizer, keys, History(), validate)
+        restored = params + self.non_trainable_weights  # the state arrays are restored on failure, too
+        self._set_training(True)
+        try:
+            self.history = run_epochs(m, options, train_step, restored, optimizer, keys, History(), validate)
+        finally:
+            self._set_training(False)
+        self._time_steps = X.shape[1] if X.ndim == 3 else None  # the summary shows the shape trained on
         return self.history
 
     def _validation_rows(
@@ -751,8 +784,10 @@ class Sequential(LayerStack):
         X_given, Y_given = validation_data
         try:
             X_val, Y_val = self._check_XY(X_given, Y_given, names=("X_val", "Y_val"))
-            if X_val.shape[1] != X.shape[1]:
-                raise ValueError(f"X_val has {X_val.shape[1]} features, but X has {X.shape[1]}")
+            if X_val.ndim != X.ndim:
+                raise ValueError(f"X_val must be {X.ndim}-D like X; got shape {X_val.shape} for X's {X.shape}")
+            if X_val.shape[-1] != X.shape[-1]:
+                raise ValueError(f"X_val has {X_val.shape[-1]} features, but X has {X.shape[-1]}")
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"validation_data = (X_val, Y_val): {exc}") from None
         return (X, Y), (X_val, Y_val)
@@ -762,8 +797,8 @@ class Sequential(LayerStack):
 
         Parameters
         ----------
-        X : array_like of shape (m, n_in)
-        Y : array_like of shape (m, n_out)
+        X : array_like of shape (m, n_in) or (m, T, n_in)
+        Y : array_like of shape (m, n_out) or (m, T, n_out)
         batch_size : int >= 1, default 32
             Rows per forward pass; the loss is the mean over batches weighted by their sizes.
         verbose : {0, 1, 2}, default 1
@@ -779,10 +814,11 @@ class Sequential(LayerStack):
         batch_size = check_int(batch_size, "batch_size", 1)
         verbose = check_verbose(verbose)
         X, Y = self._check_XY(X, Y)
-        self._ensure_built(X.shape[1], X.dtype)
+        self._ensure_built_for(X)
         X, Y = self._cast(X, Y)
+        self._set_training(False)
         value, correct = self._evaluate_arrays(X, Y, batch_size)
-        results = [value] + [correct / X.shape[0] for _ in self.metrics]
+        results = [value] + [correct / (X.shape[0] * _rows_per_sample(X)) for _ in self.metrics]
         if verbose:
             names = ["loss", *self.metrics]
             print(" - ".join(f"{k}: {v:.4f}" for k, v in zip(names, results, strict=True)), flush=True)
@@ -793,22 +829,23 @@ class Sequential(LayerStack):
 
         Parameters
         ----------
-        X : array_like of shape (m, n_in)
+        X : array_like of shape (m, n_in) or (m, T, n_in)
         batch_size : int >= 1, default 32
         verbose : int, default 0
             Accepted for Keras compatibility; nothing is printed.
 
         Returns
         -------
-        numpy.ndarray of shape (m, n_out), in the model's dtype
+        numpy.ndarray of shape (m, n_out) or (m, T, n_out), in the model's dtype
             For a final softmax: one row of class probabilities per sample.
         """
         batch_size = check_int(batch_size, "batch_size", 1)
         check_verbose(verbose)
         X = self._check_X(X)
-        self._ensure_built(X.shape[1], X.dtype)
+        self._ensure_built_for(X)
         (X,) = self._cast(X)
-        out = np.empty((X.shape[0], self._output_width()), dtype=self._built_dtype())
+        self._set_training(False)
+        out = np.empty((*X.shape[:-1], self._output_width()), dtype=self._built_dtype())
         for start in range(0, X.shape[0], batch_size):
             out[start : start + batch_size] = self._forward(X[start : start + batch_size])
         return out
@@ -816,14 +853,16 @@ class Sequential(LayerStack):
     def loss_and_gradients(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, list[np.ndarray]]:
         r"""The compiled loss on all of ``(X, Y)`` and its gradient with respect to every parameter.
 
-        One forward and one backward pass over all rows as a single batch, exactly as ``fit``
-        does per batch, but without updating anything: the weights and the optimizer are left
-        alone. Derived in chapter 4, where it is checked against finite differences.
+        One forward and one backward pass over all rows as a single batch, as ``fit`` does per
+        batch, but without updating anything: the weights, the layers' ``state`` and the
+        optimizer are left alone, and the layers run in inference mode (a BatchNorm uses its
+        moving statistics, where ``fit``'s steps use the batch's). Derived in chapter 4, where it
+        is checked against finite differences.
 
         Parameters
         ----------
-        X : array_like of shape (m, n_in)
-        Y : array_like of shape (m, n_out)
+        X : array_like of shape (m, n_in) or (m, T, n_in)
+        Y : array_like of shape (m, n_out) or (m, T, n_out)
 
         Returns
         -------
@@ -835,9 +874,10 @@ class Sequential(LayerStack):
         """
         self._require_compiled("loss_and_gradients")
         X, Y = self._check_XY(X, Y)
-        self._ensure_built(X.shape[1], X.dtype)
+        self._ensure_built_for(X)
         X, Y = self._cast(X, Y)
-        value = self._loss_and_backward(Y, self._forward(X))
+        self._set_training(False)
+        value = _loss_and_backward(self._layers, self._compiled_loss(), Y, self._forward(X))
         return value, [g.copy() for g in self._grads()]
 
     def hessian_vector_product(
@@ -855,8 +895,8 @@ class Sequential(LayerStack):
 
         Parameters
         ----------
-        X : array_like of shape (m, n_in)
-        Y : array_like of shape (m, n_out)
+        X : array_like of shape (m, n_in) or (m, T, n_in)
+        Y : array_like of shape (m, n_out) or (m, T, n_out)
             Checked as by :meth:`loss_and_gradients`.
         V : list of array_like, or 1-D numpy.ndarray
             The direction, in one of two forms: a list (or tuple) of arrays shaped like
@@ -908,13 +948,14 @@ class Sequential(LayerStack):
         loss = self._require_compiled("hessian_vector_product")[0]
         curvature.check_hvp_support(self._layers, loss)
         X, Y = self._check_XY(X, Y)
-        specs = None if self.built else self._param_specs(X.shape[1])
+        specs = None if self.built else self._param_specs(X.shape[-1])
         if specs is not None:  # check V before the build draws any weight: arrays of the shapes to come, no memory
             like = [np.broadcast_to(np.zeros((), X.dtype), shape) for _, shape in specs]
             curvature.check_direction(V, like, [name for name, _ in specs])
-        self._ensure_built(X.shape[1], X.dtype)
+        self._ensure_built_for(X)
         X, Y = self._cast(X, Y)
         flat_form, directions = curvature.check_direction(V, self.trainable_weights, self.weight_names)
+        self._set_training(False)
         result = curvature.hessian_vector_product(self._layers, loss, X, Y, directions)
         return result if flat_form else split_flat(result, [d.shape for d in directions])
 
@@ -942,6 +983,51 @@ def _check_layers(layers: object) -> list[Layer]:
     return given
 
 
+def _check_targets(X: np.ndarray, Y: object, n_out: int, names: tuple[str, str]) -> np.ndarray:
+    """Targets ``Y`` for the checked inputs ``X``: ``(m, n_out)``, or ``(m, T, n_out)`` for sequences."""
+    nx, ny = names
+    Y = as_float_array(Y, ny, finite=False)
+    if X.ndim == 3:
+        if Y.shape[:2] != X.shape[:2] or Y.ndim != 3:
+            raise ValueError(
+                f"{ny} must be a 3-D array of shape (n_samples, T, n_outputs) = ({X.shape[0]}, {X.shape[1]}, "
+                f"{n_out}), one target row per position of {nx} of shape {X.shape}; got shape {Y.shape}"
+            )
+    elif Y.ndim != 2:
+        raise ValueError(
+            f"{ny} must be a 2-D array of shape (n_samples, n_outputs); got shape {Y.shape}. "
+            f"{ONE_HOT_HINT} For one output per sample, pass {ny}.reshape(-1, 1)."
+        )
+    check_finite(Y, ny)
+    if Y.shape[0] != X.shape[0]:
+        raise ValueError(f"{nx} and {ny} must have the same number of rows; got {X.shape[0]} and {Y.shape[0]}")
+    if Y.shape[-1] != n_out:
+        what = "columns" if Y.ndim == 2 else "values per position"
+        raise ValueError(
+            f"{ny} has {Y.shape[-1]} {what}, but the model outputs {n_out} values per sample. {ONE_HOT_HINT}"
+        )
+    return Y
+
+
+def _loss_and_backward(layers: Sequence[Layer], loss: _losses.Loss, Y: np.ndarray, P: np.ndarray) -> float:
+    """Loss of the last forward pass; backpropagate it, filling every layer's ``grads``."""
+    last = layers[-1]
+    start = len(layers) - 1
+    fused = None
+    if isinstance(last, Activation):
+        fused = loss.fused_gradient(last.activation, Y, P)
+    if fused is None:
+        value, g = loss.value_and_grad_unchecked(Y, P)
+    else:  # softmax + cross-entropy (or sigmoid + binary): start below the activation with P - Y
+        value, g = loss.value_and_grad_unchecked(Y, P)[0], fused
+        start -= 1
+    for i in range(start, -1, -1):
+        dX = layers[i].backprop(g, i > 0)
+        if dX is not None:  # None only from the first layer (no input gradient), the last step
+            g = dX
+    return value
+
+
 def _check_count(weights: Sequence[object], specs: Sequence[tuple[str, tuple[int, ...]]]) -> None:
     if len(weights) != len(specs):
         raise ValueError(f"weights must hold {len(specs)} arrays, as from get_weights(); got {len(weights)}")
@@ -962,17 +1048,28 @@ def _metric_names(metrics: object) -> list[str]:
     return names
 
 
-def _summary_lines(name: str, layers: Sequence[Layer], widths: Sequence[int | None]) -> list[str]:
-    """The lines of :meth:`Sequential.summary`, Keras's table."""
+def _summary_lines(
+    name: str, layers: Sequence[Layer], widths: Sequence[int | None], time_steps: int | None = None
+) -> list[str]:
+    """The lines of :meth:`Sequential.summary`, Keras's table (``(None, T, n)`` for sequences of ``T`` positions).
+
+    As in Keras, a layer's count includes its non-trainable ``state`` (known once it is built).
+    """
     rule = "_" * 65
     lines = [f'Model: "{name}"', rule, f" {'Layer (type)':<28}{'Output Shape':<26}Param #", "=" * 65]
     total: int | None = 0
+    fixed = 0
+    steps = "" if time_steps is None else f"{time_steps}, "
     for layer, w_in, w_out in zip(layers, widths[:-1], widths[1:], strict=True):
         count = layer.params_for_width(w_in)
-        shape = f"(None, {w_out if w_out is not None else '?'})"
+        state = sum(a.size for a in layer.state.values())
+        fixed += state
+        count = None if count is None else count + state
+        shape = f"(None, {steps}{w_out if w_out is not None else '?'})"
         label = f"{layer.name} ({type(layer).__name__})"
         lines.append(f" {label:<28}{shape:<26}{'?' if count is None else f'{count:,}'}")
         total = None if (total is None or count is None) else total + count
     shown = "?" if total is None else f"{total:,}"
-    lines += ["=" * 65, f"Total params: {shown}", f"Trainable params: {shown}", "Non-trainable params: 0", rule]
-    return lines
+    trainable = "?" if total is None else f"{total - fixed:,}"
+    lines += ["=" * 65, f"Total params: {shown}", f"Trainable params: {trainable}", f"Non-trainable params: {fixed:,}"]
+    return [*lines, rule]

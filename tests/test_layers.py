@@ -258,3 +258,100 @@ def test_unknown_activation():
 def test_base_class_is_abstract():
     with pytest.raises(NotImplementedError):
         Layer().forward(np.zeros((1, 1)))
+
+
+# --- sequences: layers act on the last axis (position-wise) ----------------------------------
+
+
+SEQUENCE_SHAPES = [(1, 1, 1, 1), (2, 3, 4, 2), (3, 5, 2, 3)]  # (m, T, n_in, n_out)
+
+
+def test_dense_on_sequences_is_the_same_map_at_every_position(rng):
+    layer = Dense(3, seed=0)
+    layer.build(4)
+    layer.params["b"][:] = rng.normal(size=3)
+    X = rng.normal(size=(2, 5, 4))
+    Z = layer.forward(X)
+    assert Z.shape == (2, 5, 3)
+    for t in range(5):
+        np.testing.assert_allclose(Z[:, t], X[:, t] @ layer.params["W"].T + layer.params["b"], rtol=1e-13)
+
+
+@pytest.mark.parametrize(("m", "T", "n_in", "n_out"), SEQUENCE_SHAPES)
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_dense_on_sequences_backward_matches_central_differences(m, T, n_in, n_out, use_bias, rng, held_in_place):
+    layer = Dense(n_out, seed=1, use_bias=use_bias)
+    layer.build(n_in)
+    for p in layer.params.values():
+        p[...] = rng.normal(size=p.shape)
+    X, G = rng.normal(size=(m, T, n_in)), rng.normal(size=(m, T, n_out))
+
+    def loss() -> float:
+        return float(np.sum(G * layer.forward(X)))
+
+    loss()
+    dX = layer.backward(G)
+    assert dX.shape == X.shape
+    assert rel_err(dX, gradient(held_in_place(X, loss), X, h=H)) < 1e-6
+    assert sorted(layer.params) == (["W", "b"] if use_bias else ["W"])
+    for key, p in layer.params.items():
+        assert rel_err(layer.grads[key].copy(), gradient(held_in_place(p, loss), p, h=H)) < 1e-6
+    # dW sums the per-position outer products over samples and positions
+    expected = sum(G[:, t].T @ X[:, t] for t in range(T))
+    np.testing.assert_allclose(layer.grads["W"], expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_dense_r_operator_on_sequences_equals_the_stacked_rows(k, rng):
+    """The R-rules on (k, m, T, n) give what they give on the rows stacked as (k, m T, n)."""
+    seq, rows = Dense(3, seed=0), Dense(3, seed=0)
+    seq.build(4)
+    rows.build(4)
+    V = {"W": rng.normal(size=(3, 4)), "b": rng.normal(size=3)}
+    XX = rng.normal(size=(k, 2, 5, 4))
+    ZZ = seq.r_call(XX, V)
+    assert ZZ.shape == (2, 2, 5, 3)
+    np.testing.assert_allclose(ZZ.reshape(2, 10, 3), rows.r_call(XX.reshape(k, 10, 4), V), rtol=1e-13)
+    GG = rng.normal(size=(2, 2, 5, 3))
+    out_seq, out_rows = ({key: np.empty_like(p) for key, p in seq.params.items()} for _ in range(2))
+    DD = seq.r_backprop(GG.copy(), V, True, out_seq)
+    assert DD.shape == (2, 2, 5, 4)
+    np.testing.assert_allclose(DD.reshape(2, 10, 4), rows.r_backprop(GG.reshape(2, 10, 3), V, True, out_rows))
+    for key in out_seq:
+        np.testing.assert_allclose(out_seq[key], out_rows[key], rtol=1e-13)
+
+
+def test_dense_without_bias(rng):
+    layer = Dense(2, input_dim=3, use_bias=False, seed=0)
+    assert layer.params_for_width(3) == 6
+    assert layer.param_shapes(3) == {"W": (2, 3)}
+    X = rng.normal(size=(4, 3))
+    np.testing.assert_allclose(layer.forward(X), X @ layer.params["W"].T, rtol=1e-14)
+    assert repr(layer) == "Dense(2, input_dim=3, use_bias=False)"
+    with pytest.raises(TypeError, match="use_bias must be True or False"):
+        Dense(2, use_bias="no")
+
+
+@pytest.mark.parametrize("name", ["relu", "tanh", "softmax", "log_softmax"])
+def test_activation_on_sequences_matches_central_differences(name, rng, held_in_place):
+    layer = Activation(name)
+    Z, G = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 3, 4))
+
+    def loss() -> float:
+        return float(np.sum(G * layer.forward(Z)))
+
+    A = layer.forward(Z)
+    if name == "softmax":
+        np.testing.assert_allclose(A.sum(axis=-1), 1.0, rtol=1e-14)  # along the last axis, per position
+    assert rel_err(layer.backward(G), gradient(held_in_place(Z, loss), Z, h=H)) < 1e-6
+
+
+def test_x_must_be_2d_or_3d():
+    with pytest.raises(ValueError, match=r"X must be a 2-D array .* or a 3-D array .*; got a 4-D array"):
+        Dense(2).forward(np.zeros((1, 1, 2, 3)))
+    with pytest.raises(ValueError, match=r"X must hold at least one sample of at least one position"):
+        Dense(2).forward(np.zeros((2, 0, 3)))
+    layer = Dense(2)
+    layer.forward(np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match=r"dA must have the shape of the last forward output, \(2, 3, 2\)"):
+        layer.backward(np.zeros((2, 2)))
