@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -128,18 +128,32 @@ def diverged(
     return FloatingPointError(f"the {what} became {value} at {where}" + _RESTORED)
 
 
+@runtime_checkable
+class _Stateful(Protocol):
+    """What the atomic contract needs of an optimizer: its whole state, to save and to put back."""
+
+    def get_state(self) -> Any: ...
+
+    def set_state(self, state: Any) -> None: ...
+
+
 @contextmanager
-def restore_on_failure(params: Sequence[np.ndarray], optimizer: Optimizer) -> Iterator[None]:
+def restore_on_failure(params: Sequence[np.ndarray], optimizer: Optimizer | _Stateful) -> Iterator[None]:
     """Snapshot ``params`` (in place arrays) and the optimizer's state; put both back on any exception.
 
     ``BaseException`` is caught on purpose: a ``KeyboardInterrupt`` in the middle of an epoch
     must not leave half-trained weights behind either. The exception is re-raised. ``params``
     must be a list of float32 or float64 numpy arrays (updated in place) and ``optimizer`` an
-    :class:`~mlmath.optim.Optimizer`, checked on entering the block.
+    :class:`~mlmath.optim.Optimizer`, or any object with ``get_state()`` and
+    ``set_state(state)`` such as a :class:`mlmath.second_order.ModelOptimizer`, checked on
+    entering the block.
     """
     params = check_param_arrays(params)
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be an Optimizer such as Adam(); got {type(optimizer).__name__}")
+    if not isinstance(optimizer, Optimizer | _Stateful) or isinstance(optimizer, type):
+        raise TypeError(
+            "optimizer must be an Optimizer such as Adam(), or an object with get_state() and set_state(state) "
+            f"such as HessianFree(); got {type(optimizer).__name__}"
+        )
     saved_params, saved_state = [p.copy() for p in params], optimizer.get_state()
     try:
         yield
@@ -159,7 +173,7 @@ def run_epochs(
     options: FitOptions,
     train_step: Step,
     params: Sequence[np.ndarray],
-    optimizer: Optimizer,
+    optimizer: Optimizer | _Stateful,
     keys: Sequence[str],
     history: H,
     end_of_epoch: Callable[[int], Mapping[str, float]] | None = None,
@@ -179,7 +193,7 @@ def run_epochs(
     params : list of numpy.ndarray
         The arrays the optimizer updates in place: snapshotted, checked finite after each epoch,
         restored on failure.
-    optimizer : Optimizer
+    optimizer : Optimizer, or an object with ``get_state()`` and ``set_state(state)``
         Its state is snapshotted and restored on failure.
     keys : list of str
         The logged keys in order: the training keys ``train_step`` returns, then those of ``end_of_epoch``.

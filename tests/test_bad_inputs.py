@@ -31,17 +31,25 @@ import numpy as np
 import pytest
 
 import mlmath.activations as activations
+import mlmath.attention as attention
 import mlmath.calculus as calculus
 import mlmath.curvature as curvature
 import mlmath.data as data
 import mlmath.gated as gated
 import mlmath.initializers as initializers
+import mlmath.kfac as kfac
+import mlmath.krylov as krylov
 import mlmath.layers as layers
+import mlmath.lbfgs as lbfgs
 import mlmath.linalg as linalg
 import mlmath.losses as losses
 import mlmath.models as models
+import mlmath.normalization as normalization
 import mlmath.optim as optim
+import mlmath.positional as positional
+import mlmath.residual as residual
 import mlmath.rnn as rnn
+import mlmath.second_order as second_order
 import mlmath.tensor as tensor
 import mlmath.training as training
 
@@ -603,6 +611,7 @@ LAYERS: Table = {
         choice("ones", "bias_initializer"),
         seed(0),
         text("hidden", allow=("None",)),
+        use_bias=flag(False),
     ),
     "Activation": call(layers.Activation, choice("tanh", "activation"), text("act", allow=("None",))),
     "Layer.build": [
@@ -643,6 +652,135 @@ LAYERS: Table = {
     "Layer.count_params": NO_ARGUMENT,
     "Layer.clear_r_cache": NO_ARGUMENT,
     **dict.fromkeys((f"{cls}.{m}" for cls in ("Layer", "Dense", "Activation") for m in _LAYER_PROTOCOL), PROTOCOL),
+}
+
+# --- normalization and residual blocks -------------------------------------------------------------
+
+NORMALIZATION: Table = {
+    "LayerNorm": call(
+        normalization.LayerNorm, real(1e-3, "epsilon"), flag(True), flag(False), text("ln", allow=("None",))
+    ),
+    "BatchNorm": call(
+        normalization.BatchNorm,
+        real(0.9, "momentum"),
+        real(1e-3, "epsilon"),
+        flag(True),
+        flag(True),
+        text("bn", allow=("None",)),
+    ),
+    **{
+        f"{cls.__name__}.{method}": call(getattr(cls, method), cls(), count(3), label=f"{cls.__name__}.{method}")
+        for cls in (normalization.LayerNorm, normalization.BatchNorm)
+        for method in ("compute_output_dim", "param_shapes")
+    },
+    **{
+        f"{cls.__name__}.params_for_width": call(
+            cls.params_for_width, cls(), count(3, "n_in", allow=("None",)), label=f"{cls.__name__}.params_for_width"
+        )
+        for cls in (normalization.LayerNorm, normalization.BatchNorm)
+    },
+    **dict.fromkeys(("LayerNorm.hvp_unsupported_reason", "BatchNorm.hvp_unsupported_reason"), NO_ARGUMENT),
+    **dict.fromkeys((f"{cls}.{m}" for cls in ("LayerNorm", "BatchNorm") for m in _LAYER_PROTOCOL), PROTOCOL),
+}
+
+
+def _block() -> residual.Residual:
+    return residual.Residual(layers.Dense(3, seed=0), layers.Activation("relu"), normalization.LayerNorm())
+
+
+RESIDUAL: Table = {
+    "Residual": call(
+        residual.Residual,
+        obj(layers.Dense(2, name="hidden"), "layers[0]"),  # named: the block names unnamed layers, by design
+        obj(normalization.LayerNorm(name="norm"), "layers[1]"),
+        name=text("block", allow=("None",)),
+    ),
+    "Residual.compute_output_dim": call(residual.Residual.compute_output_dim, _block(), count(3)),
+    "Residual.param_shapes": call(residual.Residual.param_shapes, _block(), count(3)),
+    "Residual.params_for_width": call(residual.Residual.params_for_width, _block(), count(3, "n_in", allow=("None",))),
+    "Residual.hvp_unsupported_reason": NO_ARGUMENT,
+    "Residual.clear_r_cache": NO_ARGUMENT,
+    **dict.fromkeys((f"Residual.{m}" for m in _LAYER_PROTOCOL), PROTOCOL),
+}
+
+# --- attention and position encodings -----------------------------------------------------------
+
+_XQ = np.linspace(-1.0, 1.0, 24).reshape(2, 3, 4)  # 2 sequences (or heads) of 3 queries of width 4
+_XK = np.linspace(1.0, -0.5, 32).reshape(2, 4, 4)  # 4 keys
+_XV = np.linspace(0.0, 2.0, 16).reshape(2, 4, 2)  # 4 values of width 2
+_MASK = np.array([[True, False, True, False], [True, True, False, False], [False, False, False, True]])
+_O, _A = attention.scaled_dot_product_attention(_XQ, _XK, _XV, _MASK)
+
+
+def _mha() -> attention.MultiHeadAttention:
+    return attention.MultiHeadAttention(2, 3, seed=0)
+
+
+ATTENTION: Table = {
+    "scaled_dot_product_attention": call(
+        attention.scaled_dot_product_attention,
+        array(_XQ),
+        array(_XK),
+        array(_XV),
+        array(_MASK, "mask", allow=("None",)),  # None: no mask
+    ),
+    "scaled_dot_product_attention_backward": call(
+        attention.scaled_dot_product_attention_backward,
+        array(np.ones_like(_O), "dO"),
+        array(_XQ),
+        array(_XK),
+        array(_XV),
+        array(_A),
+    ),
+    "causal_mask": call(attention.causal_mask, count(3)),
+    "MultiHeadAttention": call(
+        attention.MultiHeadAttention,
+        count(2),
+        count(3),
+        count(4, allow=("None",)),  # None: value_dim = key_dim
+        flag(False),
+        flag(True),
+        seed(0),
+        text("mha", allow=("None",)),
+    ),
+    "MultiHeadAttention.compute_output_dim": call(attention.MultiHeadAttention.compute_output_dim, _mha(), count(3)),
+    "MultiHeadAttention.param_shapes": call(attention.MultiHeadAttention.param_shapes, _mha(), count(3)),
+    "MultiHeadAttention.params_for_width": call(
+        attention.MultiHeadAttention.params_for_width, _mha(), count(3, "n_in", allow=("None",))
+    ),
+    "MultiHeadAttention.hvp_unsupported_reason": NO_ARGUMENT,
+    "MultiHeadAttention.clear_r_cache": NO_ARGUMENT,
+    **dict.fromkeys((f"MultiHeadAttention.{m}" for m in _LAYER_PROTOCOL), PROTOCOL),
+}
+
+_POSITION_LAYERS = ("SinusoidalPositionEncoding", "PositionEmbedding")
+POSITIONAL: Table = {
+    "sinusoidal_encoding": call(
+        positional.sinusoidal_encoding, count(3), count(4), real(100.0, "max_wavelength"), dtype(np.float32)
+    ),
+    "SinusoidalPositionEncoding": call(
+        positional.SinusoidalPositionEncoding, real(100.0, "max_wavelength"), text("pe", allow=("None",))
+    ),
+    "PositionEmbedding": call(
+        positional.PositionEmbedding, count(4), choice("zeros", "initializer"), seed(0), text("pos", allow=("None",))
+    ),
+    **{
+        f"{cls}.{method}": call(
+            getattr(getattr(positional, cls), method),
+            getattr(positional, cls)(*(() if cls == "SinusoidalPositionEncoding" else (4,))),
+            count(3),
+            label=f"{cls}.{method}",
+        )
+        for cls in _POSITION_LAYERS
+        for method in ("compute_output_dim", "param_shapes")
+    },
+    "PositionEmbedding.params_for_width": call(
+        positional.PositionEmbedding.params_for_width,
+        positional.PositionEmbedding(4),
+        count(3, "n_in", allow=("None",)),
+    ),
+    **dict.fromkeys((f"{cls}.hvp_unsupported_reason" for cls in _POSITION_LAYERS), NO_ARGUMENT),
+    **dict.fromkeys((f"{cls}.{m}" for cls in _POSITION_LAYERS for m in _LAYER_PROTOCOL), PROTOCOL),
 }
 
 # --- models -----------------------------------------------------------------------------------
@@ -1242,6 +1380,35 @@ def _without(kind: BadValues, label: str) -> BadValues:
 param_list = _kind(_without(_arrays_bad, "empty_list"))
 _WEIGHT_NAMES = ["hidden/W", "hidden/b", "out/W", "out/b"]
 
+_CURVATURE_PRODUCTS: Table = {
+    "check_model": call(curvature.check_model, obj(_MODEL, "model"), text("the product", "what")),
+    # evaluate's forward pass replaces the layers' caches
+    "check_batch": call(
+        curvature.check_batch, obj(_MODEL, "model"), array(_XM), array(_YM), text("the product", "what"), updates=True
+    ),
+    "check_fisher_support": call(
+        curvature.check_fisher_support, layer_list(_MODEL.layers), obj(losses.CategoricalCrossentropy(), "loss")
+    ),
+    "gauss_newton_vector_product": [
+        call(curvature.gauss_newton_vector_product, obj(_MODEL, "model"), array(_XM), array(_YM), V, updates=True)
+        for V in (arrays(_DIRECTION, "V"), array(np.ones(26), "V"))
+    ],
+    "fisher_vector_product": [
+        call(
+            curvature.fisher_vector_product,
+            obj(_MODEL, "model"),
+            array(_XM),
+            array(_YM),
+            V,
+            choice(kind, "kind"),
+            label=f"fisher_vector_product[{kind}]",
+            updates=True,
+        )
+        for kind, V in (("true", arrays(_DIRECTION, "V")), ("empirical", array(np.ones(26), "V")))
+    ],
+    "output_curvature_product": PROTOCOL,
+}
+
 CURVATURE: Table = {
     "check_direction": [
         call(
@@ -1257,8 +1424,215 @@ CURVATURE: Table = {
         curvature.check_hvp_support,
         layer_list(_MODEL.layers, allow=("repeated",)),
         obj(losses.CategoricalCrossentropy(), "loss"),
+        text("hessian_vector_product", "what"),
     ),
     "hessian_vector_product": PROTOCOL,
+    **_CURVATURE_PRODUCTS,
+}
+
+# --- krylov and second_order -------------------------------------------------------------------
+
+_SPD = np.array([[4.0, 1.0, 0.0, 0.0], [1.0, 3.0, 0.5, 0.0], [0.0, 0.5, 2.0, 0.2], [0.0, 0.0, 0.2, 1.0]])
+
+
+def _times_spd(v: np.ndarray) -> np.ndarray:
+    return _SPD @ v
+
+
+KRYLOV: Table = {
+    "CGResult": RESULT_TYPE,
+    "conjugate_gradient": call(
+        krylov.conjugate_gradient,
+        function(_times_spd, "matvec"),
+        array(np.ones(4), "b"),
+        damping=real(0.1),
+        tol=real(1e-8),
+        max_iter=count(4, allow=("None", "10**30")),  # None: n steps; more than needed stop at convergence
+        x0=array(np.zeros(4), allow=("None",)),  # None: start from zero
+        keep_iterates=flag(False),
+        progress_tol=real(5e-4, allow=("None",)),  # None: no relative-progress rule
+    ),
+}
+
+
+def _stepped(optimizer: second_order.ModelOptimizer) -> second_order.ModelOptimizer:
+    """``optimizer`` after one step on a copy of the test model: it holds a state."""
+    optimizer.step(copy.deepcopy(_MODEL), _XM, _YM)
+    return optimizer
+
+
+_SO_OPTIMIZERS = {
+    "HessianFree": lambda: second_order.HessianFree(cg_max_iter=3),
+    "NaturalGradient": lambda: second_order.NaturalGradient(cg_max_iter=3),
+}
+
+SECOND_ORDER: Table = {
+    "ModelOptimizer": call(second_order.ModelOptimizer),
+    "HessianFree": call(
+        second_order.HessianFree,
+        real(0.5, "damping"),
+        count(3, "cg_max_iter", allow=("10**30",)),  # a cap however large
+        real(1e-6, "cg_tol"),
+        warm_start=real(0.5),
+        backtrack=flag(True),
+        adapt_damping=flag(False),
+        cg_progress_tol=real(5e-4, allow=("None",)),  # None: no relative-progress rule
+    ),
+    "NaturalGradient": call(
+        second_order.NaturalGradient,
+        real(0.1, "learning_rate"),
+        real(1e-3, "damping"),
+        fisher=choice("empirical"),
+        cg_max_iter=count(3, allow=("10**30",)),
+        cg_tol=real(1e-6),
+        warm_start=real(0.5),
+    ),
+    "fit": [
+        call(
+            second_order.fit,
+            obj(_stack(trained=True), "model"),
+            array(_XM),
+            array(_YM),
+            obj(make(), "optimizer"),
+            epochs=count(1),
+            batch_size=count(2, allow=("10**30",)),  # larger than the data: one batch
+            validation_split=real(0.25),
+            shuffle=flag(True),
+            verbose=verbose(0),
+            seed=seed(0),
+            label=f"fit[{name}]",
+            updates=True,
+        )
+        for name, make in _SO_OPTIMIZERS.items()
+    ],
+    "ModelOptimizer.step": [
+        call(
+            second_order.ModelOptimizer.step,
+            make(),
+            obj(_stack(trained=True), "model"),
+            array(_XM),
+            array(_YM),
+            label=f"{name}.step",
+            updates=True,
+        )
+        for name, make in _SO_OPTIMIZERS.items()
+    ],
+    "ModelOptimizer.set_state": [
+        call(
+            second_order.ModelOptimizer.set_state,
+            make(),
+            state(_stepped(make()).get_state()),
+            label=f"{name}.set_state",
+            updates=True,
+        )
+        for name, make in _SO_OPTIMIZERS.items()
+    ],
+    **{
+        f"{cls}.check_compatible": call(
+            getattr(second_order, cls).check_compatible,
+            _stepped(make()) if cls != "ModelOptimizer" else second_order.ModelOptimizer(),
+            obj(_stack(trained=True), "model"),
+            label=f"{cls}.check_compatible",
+        )
+        for cls, make in (("ModelOptimizer", None), *_SO_OPTIMIZERS.items())
+    },
+    **{f"{cls}.get_config": NO_ARGUMENT for cls in ("ModelOptimizer", *_SO_OPTIMIZERS)},
+    **{f"{cls}.step_unchecked": PROTOCOL for cls in ("ModelOptimizer", *_SO_OPTIMIZERS)},
+    "ModelOptimizer.get_state": NO_ARGUMENT,
+}
+
+# --- lbfgs ------------------------------------------------------------------------------------
+
+
+def _bowl(x: np.ndarray) -> tuple[float, np.ndarray]:
+    """f(x) = x^T x and its gradient 2x."""
+    return float(x @ x), 2 * x
+
+
+_LBFGS_G = np.array([1.0, -2.0, 0.5])
+_PAIRS_S = [np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 1.0])]
+_PAIRS_Y = [np.array([2.0, 0.5, 0.0]), np.array([0.0, 1.0, 3.0])]
+
+LBFGS_TABLE: Table = {
+    "LBFGSResult": RESULT_TYPE,
+    "LineSearchResult": RESULT_TYPE,
+    "two_loop_direction": call(lbfgs.two_loop_direction, array(_LBFGS_G, "g"), arrays(_PAIRS_S), arrays(_PAIRS_Y)),
+    "wolfe_line_search": call(
+        lbfgs.wolfe_line_search,
+        function(_bowl, "fun_and_grad"),
+        array(np.array([1.0, 2.0]), "x"),
+        array(np.array([-1.0, -2.0]), "d"),
+        real(5.0, "f0"),
+        array(np.array([2.0, 4.0]), "g0"),
+        real(1e-4, "c1"),
+        real(0.9, "c2"),
+        alpha0=real(1.0),
+        alpha_max=real(1e10),
+        max_iter=count(25),
+    ),
+    "minimize_lbfgs": call(
+        lbfgs.minimize_lbfgs,
+        function(_bowl, "fun_and_grad"),
+        array(np.array([1.0, -2.0]), "x0"),
+        memory=count(3),
+        max_iter=count(5),
+        gtol=real(1e-6),
+        c1=real(1e-4),
+        c2=real(0.9),
+        max_evals_per_search=count(25),
+    ),
+    "LBFGS": call(lbfgs.LBFGS, count(5, "memory"), real(1e-4), real(0.9), count(25)),
+    "LBFGS.set_state": call(
+        lbfgs.LBFGS.set_state, lbfgs.LBFGS(), state(_stepped(lbfgs.LBFGS()).get_state()), updates=True
+    ),
+    "LBFGS.step_unchecked": PROTOCOL,
+    "LBFGS.get_config": NO_ARGUMENT,
+}
+
+# --- kfac -------------------------------------------------------------------------------------
+
+_KFAC_A = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.2], [0.0, 0.2, 1.0]])
+_KFAC_G = np.array([[1.0, 0.3], [0.3, 0.5]])
+
+KFAC_TABLE: Table = {
+    "KroneckerFactors": RESULT_TYPE,
+    "kfac_factors": call(
+        kfac.kfac_factors,
+        obj(_stack(trained=True), "model"),
+        array(_XM),
+        array(_YM),
+        fisher=choice("expected"),
+        seed=seed(0),
+        updates=True,  # the layers' caches and grads are those of this batch afterwards
+    ),
+    "kronecker_solve": call(
+        kfac.kronecker_solve,
+        array(_KFAC_A, "A"),
+        array(_KFAC_G, "G"),
+        array(np.ones((2, 3)), "V"),
+        real(0.1, "damping"),
+        choice("factored", "damping_form"),
+    ),
+    "KFAC": call(
+        kfac.KFAC,
+        learning_rate=real(0.1),
+        damping=real(1e-2),
+        decay=real(0.95),
+        inverse_update_freq=count(10, allow=("10**30",)),  # a period however long
+        momentum=real(0.5),
+        fisher=choice("sampled"),
+        damping_form=choice("exact"),
+        kl_clip=real(1e-2, allow=("None",)),  # None: no clipping
+        seed=seed(0),
+    ),
+    "KFAC.check_compatible": call(
+        kfac.KFAC.check_compatible, _stepped(kfac.KFAC(seed=0)), obj(_stack(trained=True), "model")
+    ),
+    "KFAC.set_state": call(
+        kfac.KFAC.set_state, kfac.KFAC(), state(_stepped(kfac.KFAC(momentum=0.5, seed=0)).get_state()), updates=True
+    ),
+    "KFAC.step_unchecked": PROTOCOL,
+    "KFAC.get_config": NO_ARGUMENT,
 }
 
 # --- initializers -----------------------------------------------------------------------------
@@ -1290,7 +1664,15 @@ TABLES: dict[ModuleType, Table] = {
     gated: GATED,
     training: TRAINING,
     curvature: CURVATURE,
+    krylov: KRYLOV,
+    second_order: SECOND_ORDER,
     initializers: INITIALIZERS,
+    normalization: NORMALIZATION,
+    residual: RESIDUAL,
+    attention: ATTENTION,
+    positional: POSITIONAL,
+    lbfgs: LBFGS_TABLE,
+    kfac: KFAC_TABLE,
 }
 
 # ---------------------------------------------------------------------------------------------
