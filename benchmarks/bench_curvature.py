@@ -9,9 +9,8 @@ median of 11 rounds (and the best round, steadier on a busy machine):
 - ``GGN kernel``: :func:`mlmath.curvature.output_curvature_product`, the product's work, and
   what conjugate gradient calls inside Hessian-free (the batch is checked once per step);
 - ``GGN product``: :func:`mlmath.curvature.gauss_newton_vector_product`, the checked call: the
-  kernel, plus the direction's checks and the batch's, which go through
-  ``Sequential.evaluate`` and so cost one more forward pass (and, on small batches, Python's
-  per-call overhead, which the gradient's own checks share);
+  kernel, plus the direction's checks and the batch's (``Sequential.check_batch``: no forward
+  pass, but on small batches Python's per-call overhead, which the gradient's own checks share);
 - ``empirical Fisher``: :func:`mlmath.curvature.fisher_vector_product` with ``kind="empirical"``;
 - ``exact HVP``: ``model.hessian_vector_product`` (chapter 5), for scale;
 - if torch imports: one gradient (``torch.autograd.grad``) and one GGN product in the same
@@ -38,7 +37,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from benchmarks.bench_hvp import WIDTHS, article_model
+from benchmarks.bench_hvp import WIDTHS, article_model, multiply_adds
 from benchmarks.timing import compare, torch_or_none
 from mlmath._flat import split_flat
 from mlmath.curvature import fisher_vector_product, gauss_newton_vector_product, output_curvature_product
@@ -46,17 +45,8 @@ from mlmath.models import Sequential
 
 BATCHES = (32, 1000)
 TARGET = 2.0  # one GGN product should cost at most this many gradients
-
-
-def multiply_adds(widths: tuple[int, ...]) -> tuple[int, int]:
-    """Multiply-adds per row in the matrix products of one gradient and of one Gauss–Newton product."""
-    grad = ggn = 0
-    for k, (n_in, n_out) in enumerate(itertools.pairwise(widths)):
-        first = k == 0  # R{X} = 0 and no dX at the input layer
-        w = n_in * n_out
-        grad += w * (2 if first else 3)  # Z = X W^T, dW = dZ^T X, dX = dZ W
-        ggn += w * (3 if first else 5)  # Z, R{Z} (1 or 2 products), dW, dX
-    return grad, ggn
+# matrix products of a layer's size in one GGN product, at the input layer and above it
+GGN_PRODUCTS = (3, 5)  # Z, R{Z} (1 or 2 products), dW, and dX above
 
 
 def torch_contenders(model: Sequential, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> dict[str, Callable[[], Any]]:
@@ -95,9 +85,7 @@ def torch_contenders(model: Sequential, X: np.ndarray, Y: np.ndarray, v: np.ndar
 
 def main() -> None:
     torch: Any = torch_or_none()
-    if torch is not None:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")
-    grad_work, ggn_work = multiply_adds(WIDTHS)
+    grad_work, ggn_work = multiply_adds(WIDTHS, GGN_PRODUCTS)
     print(
         f"network {'-'.join(map(str, WIDTHS))}, mean squared error; matrix products: gradient {grad_work:,}, "
         f"GGN product {ggn_work:,} multiply-adds per row (ratio {ggn_work / grad_work:.2f}); median of 11 rounds"

@@ -19,15 +19,13 @@ Run: ``python -m benchmarks gated``.
 from __future__ import annotations
 
 import itertools
-import math
-import statistics
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from benchmarks.bench_rnn import torch_bptt_pass
-from benchmarks.timing import best_time, compare, torch_or_none
+from benchmarks.timing import median_in_turns, torch_or_none
 from mlmath.gated import GRU, LSTM, gru_bptt, gru_init_params, lstm_bptt, lstm_init_params
 
 BATCH, FEATURES, HIDDEN, OUTPUTS = 32, 32, 128, 32
@@ -104,7 +102,6 @@ def main() -> None:
     torch = torch_or_none()
     have_torch = torch is not None
     if have_torch:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")
         for model in MODELS:
             worst = check_same_numbers(torch, model)
             print(f"{model}: loss and all gradients equal torch's from the same weights (max rel. diff {worst:.1e})")
@@ -120,11 +117,7 @@ def main() -> None:
             contenders = {"mlmath": mlmath_pass(model, T, rng, dtype)}
             if have_torch:
                 contenders["torch"] = torch_pass(model, T, rng, dtype)
-            for fn in contenders.values():  # warm up: allocations, thread pools, first-call dispatch
-                fn()
-            single = max(best_time(fn, repeats=1) for fn in contenders.values())
-            number = max(1, math.ceil(TURN / single))  # calls per turn: short calls are timed in a row
-            med = compare(contenders, repeats=ROUNDS, number=number, statistic=statistics.median, pause=PAUSE)
+            med = median_in_turns(contenders, ROUNDS, TURN, PAUSE)
             ms = med["mlmath"]
             line = f"{model:>5} {np.dtype(dtype).name:>7} {T:>5} {ms * 1e3:>10.2f} {ms / T * 1e6:>12.1f}"
             if have_torch:

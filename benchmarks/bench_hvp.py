@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -43,10 +43,13 @@ from mlmath.models import Sequential
 from mlmath.optim import Adam
 
 ROWS, WIDTHS = 1000, (20, 64, 64, 3)
+# matrix products of a layer's size, at the input layer and above it (R{X} = 0 and no dX at the input)
+GRADIENT_PRODUCTS = (2, 3)  # Z = X W^T, dW = dZ^T X, and dX = dZ W above
+HVP_PRODUCTS = (3, 8)  # Z, R{Z} (1 or 2), R{dW} (1 or 2), and dX, R{dX} (3) above
 
 
-def article_model(dtype: type) -> tuple[Sequential, np.ndarray, np.ndarray]:
-    X, Y = random_classification(num_samples=ROWS, num_features=WIDTHS[0], num_classes=WIDTHS[-1], seed=0)
+def article_network(dtype: type, metrics: Sequence[str] = ()) -> Sequential:
+    """The article's network 20-64-64-3 (relu, relu, softmax), MSE and Adam, built in ``dtype`` (seed 0)."""
     model = Sequential(seed=0)
     model.add(Dense(WIDTHS[1], input_dim=WIDTHS[0]))
     model.add(Activation("relu"))
@@ -54,21 +57,29 @@ def article_model(dtype: type) -> tuple[Sequential, np.ndarray, np.ndarray]:
     model.add(Activation("relu"))
     model.add(Dense(WIDTHS[3]))
     model.add(Activation("softmax"))
-    model.compile(optimizer=Adam(learning_rate=0.001), loss=MeanSquaredError(), metrics=["accuracy"])
+    model.compile(optimizer=Adam(learning_rate=0.001), loss=MeanSquaredError(), metrics=list(metrics))
     model.build(WIDTHS[0], dtype=dtype)
-    return model, X.astype(dtype), Y.astype(dtype)
+    return model
 
 
-def multiply_adds(widths: tuple[int, ...]) -> tuple[int, int]:
-    """Multiply-adds per row in the matrix products of one gradient and of one exact HVP."""
-    grad = hvp_work = 0
+def article_model(dtype: type) -> tuple[Sequential, np.ndarray, np.ndarray]:
+    """The article's network as compiled in chapter 12, and its ``ROWS`` rows of random data, in ``dtype``."""
+    X, Y = random_classification(num_samples=ROWS, num_features=WIDTHS[0], num_classes=WIDTHS[-1], seed=0)
+    return article_network(dtype, metrics=["accuracy"]), X.astype(dtype), Y.astype(dtype)
+
+
+def multiply_adds(widths: tuple[int, ...], products: tuple[int, int] = HVP_PRODUCTS) -> tuple[int, int]:
+    """Multiply-adds per row in the matrix products of one gradient and of one product of the given cost.
+
+    ``products`` counts the product's matrix products of a layer's size, at the input layer and
+    above it (:data:`HVP_PRODUCTS` for the exact HVP).
+    """
+    grad = work = 0
     for k, (n_in, n_out) in enumerate(itertools.pairwise(widths)):
-        first = k == 0  # R{X} = 0 and no dX at the input layer
-        w = n_in * n_out
-        grad += w * (2 if first else 3)  # Z = X W^T, dW = dZ^T X, dX = dZ W
-        # Z, R{Z} (1 or 2), R{dW} (1 or 2), and dX, R{dX} (3) above the input layer
-        hvp_work += w * (3 if first else 8)
-    return grad, hvp_work
+        first = k == 0
+        grad += n_in * n_out * GRADIENT_PRODUCTS[0 if first else 1]
+        work += n_in * n_out * products[0 if first else 1]
+    return grad, work
 
 
 def flat_gradient(model: Sequential, X: np.ndarray, Y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -117,8 +128,6 @@ def torch_contenders(model: Sequential, X: np.ndarray, Y: np.ndarray, v: np.ndar
 def main() -> None:
     torch = torch_or_none()
     have_torch = torch is not None
-    if have_torch:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")
     grad_work, hvp_work = multiply_adds(WIDTHS)
     print(
         f"network {'-'.join(map(str, WIDTHS))}, batch {ROWS}, mean squared error; matrix products: "

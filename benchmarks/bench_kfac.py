@@ -40,16 +40,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from benchmarks.bench_hvp import WIDTHS, article_network
 from benchmarks.timing import compare, torch_or_none
 from mlmath.data import random_classification
 from mlmath.kfac import KFAC
-from mlmath.layers import Activation, Dense
-from mlmath.losses import MeanSquaredError
-from mlmath.models import Sequential
-from mlmath.optim import Adam
 from mlmath.second_order import fit
 
-ROWS, BATCH, WIDTHS = 640, 32, (20, 64, 64, 3)
+ROWS, BATCH = 640, 32
 STEPS = ROWS // BATCH
 DAMPING, KL_CLIP, DECAY = 1e-2, 1e-2, 0.95
 VARIANTS = {
@@ -58,19 +55,6 @@ VARIANTS = {
     "K-FAC exact damping, T = 1": (1, "exact"),
     "K-FAC exact damping, T = 10": (10, "exact"),
 }
-
-
-def article_model(dtype: type) -> Sequential:
-    model = Sequential(seed=0)
-    model.add(Dense(WIDTHS[1], input_dim=WIDTHS[0]))
-    model.add(Activation("relu"))
-    model.add(Dense(WIDTHS[2]))
-    model.add(Activation("relu"))
-    model.add(Dense(WIDTHS[3]))
-    model.add(Activation("softmax"))
-    model.compile(optimizer=Adam(learning_rate=0.001), loss=MeanSquaredError())
-    model.build(WIDTHS[0], dtype=dtype)
-    return model
 
 
 class TorchKFAC:
@@ -160,7 +144,7 @@ class TorchKFAC:
 
 def check_torch_kfac(torch: object, X: np.ndarray, Y: np.ndarray, form: str) -> float:
     """Both K-FACs take three steps (empirical Fisher, so no sampling): the largest weight difference."""
-    model = article_model(np.float64)
+    model = article_network(np.float64)
     ours = KFAC(
         fisher="empirical", inverse_update_freq=2, damping=DAMPING, kl_clip=KL_CLIP, decay=DECAY, damping_form=form
     )
@@ -176,7 +160,7 @@ def check_torch_kfac(torch: object, X: np.ndarray, Y: np.ndarray, form: str) -> 
 def torch_contenders(torch: object, dtype: type, X: np.ndarray, Y: np.ndarray) -> dict[str, Callable[[], object]]:
     tdtype = torch.float64 if dtype is np.float64 else torch.float32  # type: ignore[attr-defined]
     Xt, Yt = torch.from_numpy(X.astype(dtype)), torch.from_numpy(Y.astype(dtype))  # type: ignore[attr-defined]
-    weights = article_model(dtype).get_weights()
+    weights = article_network(dtype).get_weights()
     rng = np.random.default_rng(0)
 
     adam_params = [torch.tensor(w, dtype=tdtype, requires_grad=True) for w in weights]  # type: ignore[attr-defined]
@@ -209,7 +193,6 @@ def main() -> None:
     torch = torch_or_none()
     X, Y = random_classification(num_samples=ROWS, num_features=WIDTHS[0], num_classes=WIDTHS[-1], seed=0)
     if torch is not None:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")  # type: ignore[attr-defined]
         for form in ("exact", "factored"):
             diff = check_torch_kfac(torch, X, Y, form)
             print(f"torch K-FAC vs mlmath KFAC ({form} damping), 3 steps: largest weight difference {diff:.1e}")
@@ -219,9 +202,9 @@ def main() -> None:
     )
     for dtype in (np.float64, np.float32):
         Xd, Yd = X.astype(dtype), Y.astype(dtype)
-        adam_model = article_model(dtype)
+        adam_model = article_network(dtype)
         runs = {
-            name: (article_model(dtype), KFAC(inverse_update_freq=T, damping_form=form, seed=0))
+            name: (article_network(dtype), KFAC(inverse_update_freq=T, damping_form=form, seed=0))
             for name, (T, form) in VARIANTS.items()
         }
         contenders: dict[str, Callable[[], object]] = {

@@ -25,13 +25,11 @@ Run: ``python -m benchmarks normalization``.
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections.abc import Callable
 
 import numpy as np
 
-from benchmarks.timing import best_time, compare, torch_or_none
+from benchmarks.timing import median_in_turns, torch_or_none
 from mlmath.normalization import LayerNorm
 
 ROWS, WIDTH, EPSILON = 2048, 64, 1e-5
@@ -93,8 +91,6 @@ def torch_pass(torch: object, dtype: type) -> tuple[Callable[[], object], Callab
 
 def main() -> None:
     torch = torch_or_none()
-    if torch is not None:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")  # type: ignore[attr-defined]
     print(
         f"LayerNorm on ({ROWS}, {WIDTH}), epsilon {EPSILON}; forward + backward; median of {ROUNDS} alternating rounds"
     )
@@ -111,11 +107,7 @@ def main() -> None:
             for name, ours, theirs in zip(("A", "dX", "dgamma", "dbeta"), results(), torch_results(), strict=True):
                 np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol, err_msg=name)
             contenders["torch"] = torch_run
-        for fn in contenders.values():  # warm up: allocations, thread pools, first-call dispatch
-            fn()
-        single = max(best_time(fn, repeats=1) for fn in contenders.values())
-        number = max(1, math.ceil(TURN / single))
-        med = compare(contenders, repeats=ROUNDS, number=number, statistic=statistics.median, pause=PAUSE)
+        med = median_in_turns(contenders, ROUNDS, TURN, PAUSE)
         line = f"{np.dtype(dtype).name:>8} {med['mlmath'] * 1e3:>10.3f}"
         if torch is not None:
             ratio = med["mlmath"] / med["torch"]

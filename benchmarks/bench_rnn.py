@@ -62,8 +62,6 @@ def torch_bptt_pass(
 def main() -> None:
     torch = torch_or_none()
     have_torch = torch is not None
-    if have_torch:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")
     print(f"batch {BATCH}, features {FEATURES}, hidden {HIDDEN}, outputs {OUTPUTS}; forward + full BPTT")
     header = f"{'dtype':>7} {'T':>5} {'mlmath ms':>10} {'per step us':>12}"
     if have_torch:

@@ -388,7 +388,7 @@ def _table(title: str, rows: list[tuple[str, dict[str, float]]], steps: int, uni
 
 def main() -> None:
     print(environment())
-    torch = torch_or_none()
+    torch = torch_or_none(announce=False)
     have_torch = torch is not None
     if have_torch:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads (1-thread rows for reference)", flush=True)

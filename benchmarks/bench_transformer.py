@@ -20,14 +20,12 @@ Run: ``python -m benchmarks transformer``.
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from benchmarks.timing import best_time, compare, torch_or_none
+from benchmarks.timing import median_in_turns, torch_or_none
 from mlmath.attention import MultiHeadAttention
 from mlmath.layers import Activation, Dense
 from mlmath.normalization import LayerNorm
@@ -177,7 +175,6 @@ def main() -> None:
     torch: Any = torch_or_none()
     have_torch = torch is not None
     if have_torch:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")
         worst = check_same_numbers(torch)
         print(f"output, dX and all parameter gradients equal torch's from the same weights (max rel. diff {worst:.1e})")
     print(f"pre-LN block: batch {BATCH}, T {T}, d {D}, {HEADS} heads, MLP {HIDDEN} (relu); forward + backward")
@@ -191,11 +188,7 @@ def main() -> None:
         contenders = {"mlmath": mlmath_pass(dtype, rng)}
         if have_torch:
             contenders["torch"] = torch_pass(torch, dtype, rng)
-        for fn in contenders.values():  # warm up: allocations, thread pools, first-call dispatch
-            fn()
-        single = max(best_time(fn, repeats=1) for fn in contenders.values())
-        number = max(1, math.ceil(TURN / single))
-        med = compare(contenders, repeats=ROUNDS, number=number, statistic=statistics.median, pause=PAUSE)
+        med = median_in_turns(contenders, ROUNDS, TURN, PAUSE)
         name = np.dtype(dtype).name
         line = f"{name:>7} {med['mlmath'] * 1e3:>10.2f}"
         if have_torch:

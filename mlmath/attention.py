@@ -43,7 +43,7 @@ from mlmath._validation import (
     no_overflow,
 )
 from mlmath.activations import SOFTMAX
-from mlmath.layers import Dense, Layer, features_error
+from mlmath.layers import Dense, Layer, as_batch, features_error
 
 __all__ = [
     "MultiHeadAttention",
@@ -492,21 +492,78 @@ class MultiHeadAttention(Layer):
                 f"X must be a 3-D array of shape (m, T, d) for MultiHeadAttention (m sequences of T positions); "
                 f"got shape {X.shape}"
             )
-        if X.shape[-1] != self.params["W_qkv"].shape[1]:
-            raise features_error("MultiHeadAttention", X.shape[-1], self.params["W_qkv"].shape[1])
+        if self.n_in is not None and X.shape[-1] != self.n_in:  # (the width is known once built)
+            raise features_error("MultiHeadAttention", X.shape[-1], self.n_in)
 
     # -- the protocol -----------------------------------------------------------------------------
+
+    def _attend(self, P: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        r""":math:`Q/\sqrt{d_k}`, :math:`K`, :math:`V` (heads split) and the weights :math:`A`, from the projections."""
+        Q, K, V = self._split(P)
+        Qs = Q * (1 / math.sqrt(self.key_dim))
+        return Qs, K, V, _weights(Qs, K, self._mask(P.shape[-2], P.dtype))
 
     def call(self, X: np.ndarray) -> np.ndarray:
         r"""Forward: :math:`Y` from ``X`` of shape ``(m, T, d)``; caches :math:`Q/\sqrt{d_k}, K, V, A`."""
         self._check_sequences(X)
         proj_in, proj_out = self._sync()
-        Q, K, V = self._split(proj_in.call(X))
-        scale = 1 / math.sqrt(self.key_dim)
-        Qs = Q * scale
-        A = _weights(Qs, K, self._mask(X.shape[1], X.dtype))
+        Qs, K, V, A = self._attend(proj_in.call(X))
         self._cache = (Qs, K, V, A)
         return proj_out.call(self._merge(A @ V))
+
+    def attention_scores(self, X: np.ndarray) -> np.ndarray:
+        r"""The attention weights of every head for ``X``: :math:`A` of shape ``(m, H, T, T)``.
+
+        For sample :math:`s` and head :math:`h`, with the layer's current weights,
+
+        .. math::
+
+            A_{s,h} = \operatorname{softmax}\Bigl(\frac{Q_{s,h} K_{s,h}^\top}{\sqrt{d_k}} + M\Bigr),
+            \qquad [Q, K, V] = XW_{qkv}^\top + \mathbf{1}b_{qkv}^\top \text{ split into heads},
+
+        row by row: entry :math:`(i, j)` is how much position :math:`i` takes of the value at
+        position :math:`j`; each row sums to 1 and, with ``causal``, the entries above the diagonal
+        are exactly 0. Keras returns the same array beside the output with
+        ``return_attention_scores=True``; PyTorch's ``nn.MultiheadAttention`` with
+        ``need_weights=True, average_attn_weights=False``.
+
+        Computed afresh from ``X`` (not read from the last forward pass), and the layer's caches
+        are left alone, so it can be called between ``forward`` and ``backward``. An unbuilt layer
+        is built for ``X``, as :meth:`forward` builds it.
+
+        Parameters
+        ----------
+        X : array_like of shape (m, T, d)
+            Finite sequences of the layer's width ``d``.
+
+        Returns
+        -------
+        numpy.ndarray of shape (m, H, T, T)
+            In the layer's dtype.
+
+        Raises
+        ------
+        ValueError
+            For ``X`` that is not 3-D, of another width, empty or not finite.
+        TypeError
+            For ``X`` that is not an array of real numbers.
+
+        Examples
+        --------
+        >>> layer = MultiHeadAttention(num_heads=2, key_dim=3, causal=True, seed=0)
+        >>> A = layer.attention_scores(np.random.default_rng(0).normal(size=(4, 5, 8)))
+        >>> A.shape, bool(np.allclose(A.sum(axis=-1), 1.0)), bool((np.triu(A, k=1) == 0).all())
+        ((4, 2, 5, 5), True, True)
+        """
+        X = as_batch(X, "X")
+        self._check_sequences(X)
+        if not self.built:
+            self.build(X.shape[-1], None, X.dtype)
+        X = X.astype(self.dtype, copy=False)
+        P = X @ self.params["W_qkv"].T
+        if self.use_bias:
+            P += self.params["b_qkv"]
+        return self._attend(P)[3]
 
     def backprop(self, dA: np.ndarray, input_grad: bool) -> np.ndarray | None:
         r"""Backward: the output projection's rule, then the module's :math:`dQ, dK, dV`, then the input projection's.

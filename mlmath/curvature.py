@@ -275,8 +275,8 @@ def check_batch(model: object, X: object, Y: object, what: str = "the product") 
     """``X`` and ``Y`` checked by the model's own rules, in its dtype; the model built for them if it was not.
 
     The checks are those of :meth:`mlmath.models.Sequential.evaluate` (shapes, finiteness, the
-    loss's targets, the metrics' one-hot rows), which this function runs; ``what`` names the
-    caller in the error for a model that is not compiled.
+    loss's targets, the metrics' one-hot rows), through :meth:`mlmath.models.Sequential.check_batch`:
+    no forward pass. ``what`` names the caller in the error for a model that is not compiled.
 
     Raises
     ------
@@ -288,8 +288,8 @@ def check_batch(model: object, X: object, Y: object, what: str = "the product") 
         For bad ``X`` or ``Y``.
     """
     checked = check_model(model, what)
-    checked.evaluate(X, Y, batch_size=1024, verbose=0)
-    return np.asarray(X, dtype=checked.dtype), np.asarray(Y, dtype=checked.dtype)
+    Xc, Yc = checked.check_batch(X, Y)
+    return Xc, Yc
 
 
 def check_model(model: object, what: str = "the product") -> Any:
@@ -385,7 +385,7 @@ def gauss_newton_vector_product(
     form (:func:`output_curvature_product`): an R-forward pass for :math:`JV`, the loss's
     Hessian rule, a plain backward pass for :math:`J^\top u`, never forming :math:`J`. Its matrix
     products are 5/3 of a gradient's per hidden layer (``benchmarks/bench_curvature.py`` times
-    it); the checks of the batch add one forward pass (through ``Sequential.evaluate``).
+    it); the checks of the batch (:meth:`mlmath.models.Sequential.check_batch`) run no forward pass.
     PyTorch: ``torch.func.jvp`` of the output, then ``torch.func.vjp``.
 
     Parameters

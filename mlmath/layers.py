@@ -32,7 +32,7 @@ nothing else (plus ``_build`` if it has parameters and ``compute_output_dim``):
   ``hvp_unsupported_reason()`` says why a layer cannot take part, and ``clear_r_cache()``
   drops what ``r_call`` kept;
 - ``training``: ``True`` while ``fit`` runs its training steps, ``False`` otherwise (Keras's
-  training mode: :class:`~mlmath.normalization.BatchNorm` uses batch statistics only then);
+  training mode: :class:`~mlmath.normalization.BatchNormalization` uses batch statistics only then);
 - ``state``: dict name → non-trainable array (BatchNorm's moving statistics), updated in place
   so that a failed ``fit`` can restore it; not in ``params``, not touched by optimizers.
 
@@ -41,10 +41,20 @@ array of shape ``(2, m, n)`` so that a matrix product serves both: ``[Q, R{Q}]``
 ``[R{dQ}, dQ]`` backward (the opposite order makes :math:`R\{dW\} = R\{dZ\}^\top X + dZ^\top R\{X\}`
 a single product over the stacked batch). A forward stack of shape ``(1, m, n)`` stands for
 :math:`R\{Q\} = 0`, as at the model's input.
+
+The layers of the other modules can be imported from here too, as from Keras's ``keras.layers``
+(each is loaded on first use, so ``import mlmath.layers`` stays light):
+:class:`~mlmath.normalization.LayerNormalization` and :class:`~mlmath.normalization.BatchNormalization`
+(and their aliases ``LayerNorm``, ``BatchNorm``), :class:`~mlmath.attention.MultiHeadAttention`,
+:class:`~mlmath.residual.Residual`, :class:`~mlmath.positional.PositionEmbedding` and
+:class:`~mlmath.positional.SinusoidalPositionEncoding`.
 """
 
 from __future__ import annotations
 
+import importlib
+import re
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -63,7 +73,35 @@ from mlmath._validation import (
     lookup,
 )
 
-__all__ = ["Activation", "Dense", "Layer"]
+__all__ = ["Activation", "Dense", "Layer", "default_name"]
+
+# The layers of the other modules, importable from here too as Keras's ``keras.layers`` has them
+# (``from mlmath.layers import LayerNormalization``); loaded on first use by ``__getattr__``, so that
+# ``import mlmath.layers`` stays light and those modules can import this one without a cycle.
+_ELSEWHERE = {
+    "BatchNorm": "mlmath.normalization",
+    "BatchNormalization": "mlmath.normalization",
+    "LayerNorm": "mlmath.normalization",
+    "LayerNormalization": "mlmath.normalization",
+    "MultiHeadAttention": "mlmath.attention",
+    "PositionEmbedding": "mlmath.positional",
+    "Residual": "mlmath.residual",
+    "SinusoidalPositionEncoding": "mlmath.positional",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The layers listed in ``_ELSEWHERE``, from their own modules, on first use (PEP 562)."""
+    module = _ELSEWHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups find it directly
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_ELSEWHERE})
 
 
 def _check_width(n_in: object) -> None:
@@ -94,6 +132,37 @@ def as_batch(X: object, name: str = "X") -> np.ndarray:
 def features_error(layer: str, got: int, expected: int, name: str = "X") -> ValueError:
     """The error for inputs of the wrong width (scikit-learn's wording)."""
     return ValueError(f"{name} has {got} features, but {layer} is expecting {expected} features as input.")
+
+
+def default_name(layer: Layer, taken: Collection[str] = ()) -> str:
+    """The name Keras would give ``layer``: its class name in snake_case, numbered past the names ``taken``.
+
+    ``Dense`` gives ``"dense"``, then ``"dense_1"``, ``"dense_2"``, ... as ``taken`` fills up;
+    ``MultiHeadAttention`` gives ``"multi_head_attention"``, ``LayerNormalization``
+    ``"layer_normalization"``, ``LSTM`` ``"lstm"`` (Keras's rule: an underscore before each
+    capital that starts a lower-case word, and between a lower-case letter and a capital).
+    An alias names the class it stands for (``LayerNorm`` is ``LayerNormalization``).
+    :meth:`mlmath.models.Sequential.add` and :class:`mlmath.residual.Residual` name unnamed
+    layers with it.
+
+    Raises ``TypeError`` if ``layer`` is not a :class:`Layer` or ``taken`` is not a collection of names.
+
+    Examples
+    --------
+    >>> default_name(Dense(3)), default_name(Dense(3), taken={"dense", "dense_1"})
+    ('dense', 'dense_2')
+    """
+    if not isinstance(layer, Layer):
+        raise TypeError(f"layer must be a layer such as Dense(64); got {type(layer).__name__}")
+    if isinstance(taken, str) or not isinstance(taken, Collection):
+        raise TypeError(f"taken must be a collection of layer names, such as a set; got {type(taken).__name__}")
+    words = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type(layer).__name__)
+    base = re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
+    name, k = base, 0
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    return name
 
 
 _KERNEL_INITIALIZERS = dict.fromkeys(("glorot_uniform", "he_uniform", "zeros", "ones"), True)

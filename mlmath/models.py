@@ -48,7 +48,7 @@ from mlmath._validation import (
     check_verbose,
 )
 from mlmath.data import train_validation_split
-from mlmath.layers import Activation, Dense, Layer, as_batch, features_error
+from mlmath.layers import Activation, Dense, Layer, as_batch, default_name, features_error
 from mlmath.training import History, check_fit_options, diverged, run_epochs
 
 __all__ = ["LayerStack", "Sequential", "accuracy"]  # History, which fit returns, is mlmath.training.History
@@ -159,7 +159,7 @@ class LayerStack:
     of the other float dtype are cast to it. A layer's width is the last axis of its input, so
     the same stack serves batches ``(m, n)`` and sequences ``(m, T, n)``.
 
-    **Non-trainable state.** Layers such as :class:`~mlmath.normalization.BatchNorm` keep
+    **Non-trainable state.** Layers such as :class:`~mlmath.normalization.BatchNormalization` keep
     arrays that training updates but the optimizer does not (moving statistics), in
     ``layer.state``; :attr:`non_trainable_weights` lists them. Unlike Keras, :meth:`get_weights`
     and :meth:`set_weights` hold the trainable parameters only (the vector :math:`\theta` of
@@ -204,7 +204,10 @@ class LayerStack:
             self._pack()
 
     def add(self, layer: Layer) -> None:
-        """Append ``layer`` to the stack (naming it ``"dense"``, ``"dense_1"``, ... if unnamed).
+        """Append ``layer`` to the stack, naming it as Keras would if unnamed (:func:`mlmath.layers.default_name`).
+
+        Unnamed layers become ``"dense"``, ``"dense_1"``, ..., ``"multi_head_attention"``,
+        ``"layer_normalization"``: the class name in snake_case, numbered past the names taken.
 
         If the model is already built, the new layer is built at once for the current width.
         """
@@ -217,13 +220,7 @@ class LayerStack:
             if expected is not None and expected != layer.input_dim:
                 raise ValueError(f"Dense(input_dim={layer.input_dim}) cannot follow a layer with {expected} outputs")
         if layer.name is None:
-            base = type(layer).__name__.lower()
-            taken = {other.name for other in self._layers}
-            name, k = base, 0
-            while name in taken:
-                k += 1
-                name = f"{base}_{k}"
-            layer.name = name
+            layer.name = default_name(layer, {other.name for other in self._layers if other.name is not None})
         if self.built:
             self._build_layer(layer, self._output_width(), self._built_dtype())
         self._layers.append(layer)
@@ -640,7 +637,8 @@ class Sequential(LayerStack):
         self, X: npt.ArrayLike, Y: npt.ArrayLike, names: tuple[str, str] = ("X", "Y")
     ) -> tuple[np.ndarray, np.ndarray]:
         X = self._check_X(X, names[0])
-        Y = _check_targets(X, Y, self._widths(X.shape[-1])[-1], names)
+        n_out = self._output_width() if self.built else self._widths(X.shape[-1])[-1]  # (built: X's width is checked)
+        Y = _check_targets(X, Y, n_out, names)
         self._compiled_loss().check_targets(Y, names[1])
         if self.metrics:
             _check_one_hot(Y, names[1])
@@ -648,6 +646,41 @@ class Sequential(LayerStack):
 
     def _cast(self, *arrays: np.ndarray) -> list[np.ndarray]:
         return [a.astype(self._dtype, copy=False) for a in arrays]
+
+    def check_batch(self, X: npt.ArrayLike, Y: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """``X`` and ``Y`` checked as :meth:`fit` and :meth:`evaluate` check them, in the model's dtype.
+
+        The checks of those methods and nothing more: no forward pass, nothing of the model
+        changes except that an unbuilt model is built for ``X``'s width and dtype (as ``fit``
+        would build it). For code that runs its own passes on a batch, such as the curvature
+        products (:mod:`mlmath.curvature`) and the second-order optimizers
+        (:mod:`mlmath.second_order`), which then call the unchecked protocol of the layers.
+
+        Parameters
+        ----------
+        X : array_like of shape (m, n_in) or (m, T, n_in)
+            Finite inputs, of the first layer's width if it is known.
+        Y : array_like of shape (m, n_out) or (m, T, n_out)
+            Finite targets that the compiled loss accepts (probability rows for cross-entropy),
+            one-hot rows if the model was compiled with ``metrics=['accuracy']``.
+
+        Returns
+        -------
+        X, Y : numpy.ndarray
+            In the model's dtype (the arrays given, not copies, when they already are).
+
+        Raises
+        ------
+        RuntimeError
+            Before :meth:`compile` (the loss says which targets are valid).
+        ValueError, TypeError
+            For bad ``X`` or ``Y``, naming the argument, what was expected and what came.
+        """
+        self._require_compiled("check_batch")
+        X, Y = self._check_XY(X, Y)
+        self._ensure_built_for(X)
+        X, Y = self._cast(X, Y)
+        return X, Y
 
     def _evaluate_arrays(self, X: np.ndarray, Y: np.ndarray, batch_size: int) -> tuple[float, int]:
         loss = self._compiled_loss()
@@ -813,9 +846,7 @@ class Sequential(LayerStack):
         self._require_compiled("evaluate")
         batch_size = check_int(batch_size, "batch_size", 1)
         verbose = check_verbose(verbose)
-        X, Y = self._check_XY(X, Y)
-        self._ensure_built_for(X)
-        X, Y = self._cast(X, Y)
+        X, Y = self.check_batch(X, Y)
         self._set_training(False)
         value, correct = self._evaluate_arrays(X, Y, batch_size)
         results = [value] + [correct / (X.shape[0] * _rows_per_sample(X)) for _ in self.metrics]
@@ -873,9 +904,7 @@ class Sequential(LayerStack):
             same order and shapes (copies).
         """
         self._require_compiled("loss_and_gradients")
-        X, Y = self._check_XY(X, Y)
-        self._ensure_built_for(X)
-        X, Y = self._cast(X, Y)
+        X, Y = self.check_batch(X, Y)
         self._set_training(False)
         value = _loss_and_backward(self._layers, self._compiled_loss(), Y, self._forward(X))
         return value, [g.copy() for g in self._grads()]
@@ -1053,10 +1082,13 @@ def _summary_lines(
 ) -> list[str]:
     """The lines of :meth:`Sequential.summary`, Keras's table (``(None, T, n)`` for sequences of ``T`` positions).
 
-    As in Keras, a layer's count includes its non-trainable ``state`` (known once it is built).
+    As in Keras, a layer's count includes its non-trainable ``state`` (known once it is built). A
+    ``name (Type)`` too long for its column goes on two lines, the type below the name, as Keras 2
+    wraps it; the column widens (and the rules with it) only for a name that does not fit alone.
     """
-    rule = "_" * 65
-    lines = [f'Model: "{name}"', rule, f" {'Layer (type)':<28}{'Output Shape':<26}Param #", "=" * 65]
+    width = max([27, *(len(layer.name or "") for layer in layers)]) + 1  # Keras's 28, or the longest name + 1
+    rule = "_" * (width + 37)
+    lines = [f'Model: "{name}"', rule, f" {'Layer (type)':<{width}}{'Output Shape':<26}Param #", "=" * (width + 37)]
     total: int | None = 0
     fixed = 0
     steps = "" if time_steps is None else f"{time_steps}, "
@@ -1066,10 +1098,19 @@ def _summary_lines(
         fixed += state
         count = None if count is None else count + state
         shape = f"(None, {steps}{w_out if w_out is not None else '?'})"
-        label = f"{layer.name} ({type(layer).__name__})"
-        lines.append(f" {label:<28}{shape:<26}{'?' if count is None else f'{count:,}'}")
+        label, kind = f"{layer.name} ({type(layer).__name__})", f"({type(layer).__name__})"
+        wrapped = len(label) >= width
+        first = layer.name if wrapped else label
+        lines.append(f" {first:<{width}}{shape:<26}{'?' if count is None else f'{count:,}'}")
+        if wrapped:
+            lines.append(f" {kind}")
         total = None if (total is None or count is None) else total + count
     shown = "?" if total is None else f"{total:,}"
     trainable = "?" if total is None else f"{total - fixed:,}"
-    lines += ["=" * 65, f"Total params: {shown}", f"Trainable params: {trainable}", f"Non-trainable params: {fixed:,}"]
+    lines += [
+        "=" * (width + 37),
+        f"Total params: {shown}",
+        f"Trainable params: {trainable}",
+        f"Non-trainable params: {fixed:,}",
+    ]
     return [*lines, rule]

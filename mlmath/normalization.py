@@ -1,4 +1,7 @@
-r"""Normalization layers: :class:`LayerNorm` (over the features of each row) and :class:`BatchNorm` (over the batch).
+r"""Normalization layers: :class:`LayerNormalization` (each row) and :class:`BatchNormalization` (over the batch).
+
+Keras's names; ``LayerNorm`` and ``BatchNorm`` are aliases of the two classes (the same
+objects), and both names can also be imported from :mod:`mlmath.layers`.
 
 Derived in chapter 8. Both standardize and then rescale, with learned ``gamma`` (scale) and
 ``beta`` (shift) of shape ``(n,)``, ``n`` the width (the last axis of the input):
@@ -38,7 +41,7 @@ import numpy as np
 from mlmath._validation import check_bool, check_in_range, check_positive, check_size
 from mlmath.layers import Layer
 
-__all__ = ["BatchNorm", "LayerNorm"]
+__all__ = ["BatchNorm", "BatchNormalization", "LayerNorm", "LayerNormalization"]
 
 
 # ---------------------------------------------------------------------------
@@ -159,7 +162,11 @@ def _r_project_back(
 
 
 class _Normalization(Layer):
-    """What LayerNorm and BatchNorm share: ``gamma``/``beta``, their shapes, the protocol's bookkeeping."""
+    """What the two layers share: ``gamma``/``beta``, their shapes, and the protocol's arithmetic.
+
+    A subclass says only where its statistics come from (``_axis``, ``_standardize``); the forward,
+    backward and R-operator passes are the same formulas for both.
+    """
 
     def __init__(self, epsilon: float, center: bool, scale: bool, name: str | None) -> None:
         super().__init__(name)
@@ -217,10 +224,101 @@ class _Normalization(Layer):
         if "beta" in out:
             _column_sums(dA2, out["beta"])
 
-    def _r_backprop_with_statistics(
-        self, GG: np.ndarray, V: dict[str, np.ndarray], input_grad: bool, out: dict[str, np.ndarray], axis: int
+    # -- what each layer defines: its statistics ----------------------------------------------------
+
+    def _axis(self) -> int | None:
+        """The axis of the 2-D views ``(N, n)`` along which the statistics are the input's own
+        (1: each row's, 0: the batch's), or ``None`` for fixed statistics (an affine map)."""
+        raise NotImplementedError
+
+    def _standardize(self, X2: np.ndarray, out: np.ndarray | None, update: bool) -> tuple[np.ndarray, np.ndarray]:
+        r""":math:`\hat x` (in ``out`` if given) and :math:`1/\sigma` for the rows ``X2``, in the current mode.
+
+        Sets the mode that :meth:`_axis` reports; ``update`` allows the forward pass of training to
+        update the layer's ``state``.
+        """
+        raise NotImplementedError
+
+    # -- the protocol, the same arithmetic for both layers -------------------------------------------
+
+    def call(self, X: np.ndarray) -> np.ndarray:
+        r"""Forward: :math:`A = \gamma\odot\hat X + \beta`, :math:`\hat X` standardized; caches it and :math:`1/\sigma`.
+
+        The statistics are those of the class's docstring: each row's own (LayerNormalization),
+        the batch's in training mode (BatchNormalization, which then also updates its moving
+        statistics in place), or the moving statistics in inference mode.
+        """
+        n = X.shape[-1]
+        X2 = X.reshape(-1, n)
+        xhat, rstd = self._standardize(X2, self._buffer("xhat", X2), True)  # the cache: reused
+        A = _affine(xhat, self.params.get("gamma"), self.params.get("beta"))
+        self._cache = (xhat.reshape(X.shape), rstd)
+        return A.reshape(X.shape)
+
+    def backprop(self, dA: np.ndarray, input_grad: bool) -> np.ndarray | None:
+        r"""Backward in the mode of the last forward: fills ``grads``, returns ``dX``.
+
+        .. math::
+
+            dX = \frac{1}{\sigma}\Big(g - \overline{g} - \hat x\odot\overline{g\odot\hat x}\Big), \qquad
+            g = \gamma\odot dA,
+
+        the means along the normalized axis (each row's ``n`` entries, or the batch's rows, which
+        the backward pass then couples); :math:`dX = g/\sigma` with fixed statistics.
+        """
+        xhat, rstd = self._cached()
+        n = xhat.shape[-1]
+        xhat2, dA2 = xhat.reshape(-1, n), dA.reshape(-1, n)
+        self._param_grads(dA2, xhat2, self.grads)
+        if not input_grad:
+            return None
+        g = self._gamma_times(dA2)
+        axis = self._axis()
+        if axis is None:
+            g *= rstd
+            return g.reshape(dA.shape)
+        return _scaled_projection(g, xhat2, rstd, axis, self._buffer("scratch", g)).reshape(dA.shape)
+
+    def r_call(self, XX: np.ndarray, V: dict[str, np.ndarray]) -> np.ndarray:
+        r"""The stack ``[A, R{A}]`` from ``[X, R{X}]`` (the layer's ``state`` is not updated).
+
+        .. math::
+
+            R\{\hat x\} = \frac{1}{\sigma}\big(R\{x\} - \overline{R\{x\}} - \hat x\odot s\big),
+            \quad s = \overline{\hat x\odot R\{x\}}, \qquad
+            R\{a\} = R\{\gamma\}\odot\hat x + \gamma\odot R\{\hat x\} + R\{\beta\},
+
+        the Jacobian's projection applied to :math:`R\{x\}` (and :math:`R\{\sigma\} = \sigma s`);
+        :math:`R\{\hat x\} = R\{x\}/\sigma` with fixed statistics.
+        """
+        shape = XX.shape[1:]
+        n = shape[-1]
+        xhat, rstd = self._standardize(XX[0].reshape(-1, n), None, False)
+        Rxhat, s = None, None
+        if XX.shape[0] == 2:
+            RX2, axis = XX[1].reshape(-1, n), self._axis()
+            Rxhat, s = _r_normalize(RX2, xhat, rstd, axis) if axis is not None else (RX2 * rstd, None)
+        A = _affine(xhat, self.params.get("gamma"), self.params.get("beta"))
+        AA = self._r_affine(xhat, Rxhat, V, A)
+        self._cache, self._r_cache = (xhat.reshape(shape), rstd), (Rxhat, s)
+        return AA.reshape(2, *shape)
+
+    def r_backprop(
+        self, GG: np.ndarray, V: dict[str, np.ndarray], input_grad: bool, out: dict[str, np.ndarray]
     ) -> np.ndarray | None:
-        """The R-backward pass of a layer normalizing with its input's statistics along ``axis`` of the 2-D views."""
+        r"""``[R{dX}, dX]`` from ``[R{dA}, dA]``; :math:`R\{d\gamma\}`, :math:`R\{d\beta\}` into ``out``.
+
+        With :math:`c = \overline{g\odot\hat x}` and :math:`R\{g\} = R\{\gamma\}\odot dA + \gamma\odot R\{dA\}`:
+
+        .. math::
+
+            R\{dX\} = -\frac{s}{\sigma}dX + \frac{1}{\sigma}\Big(R\{g\} - \overline{R\{g\}}
+            - R\{\hat x\}\odot c - \hat x\odot\overline{R\{g\}\odot\hat x + g\odot R\{\hat x\}}\Big),
+
+        (:math:`R\{dX\} = R\{g\}/\sigma` with fixed statistics),
+        :math:`R\{d\gamma\} = \sum_{rows} R\{dA\}\odot\hat x + dA\odot R\{\hat x\}`,
+        :math:`R\{d\beta\} = \sum_{rows} R\{dA\}`.
+        """
         xhat, rstd = self._cached()
         Rxhat, s = self._r_cached()
         n = xhat.shape[-1]
@@ -230,11 +328,18 @@ class _Normalization(Layer):
             return None
         g, Rg = self._r_g(RdA2, dA2, V)
         DD = np.empty((2, *xhat.shape), dtype=xhat.dtype)
+        axis = self._axis()
+        if axis is None:
+            DD[0] = (Rg * rstd).reshape(xhat.shape)
+            DD[1] = (g * rstd).reshape(xhat.shape)
+            return DD
         dX = DD[1].reshape(-1, n)
         np.copyto(dX, g)
         _scaled_projection(dX, xhat2, rstd, axis)
         DD[0] = _r_project_back(g, Rg, dX, xhat2, rstd, Rxhat, s, axis).reshape(xhat.shape)
         return DD
+
+    # -- helpers ------------------------------------------------------------------------------------
 
     def _r_affine(
         self, xhat: np.ndarray, Rxhat: np.ndarray | None, V: dict[str, np.ndarray], A: np.ndarray
@@ -273,15 +378,16 @@ class _Normalization(Layer):
 
 
 # ---------------------------------------------------------------------------
-# LayerNorm
+# LayerNormalization
 # ---------------------------------------------------------------------------
 
 
-class LayerNorm(_Normalization):
+class LayerNormalization(_Normalization):
     r"""Layer normalization: each row (one sample at one position) standardized over its ``n`` features.
 
-    Keras's ``LayerNormalization(axis=-1, epsilon=1e-3, center=True, scale=True)``; derived in
-    chapter 8. For a row :math:`x \in \mathbb{R}^n` of ``X`` (of shape ``(m, n)`` or ``(m, T, n)``):
+    Keras's ``LayerNormalization(axis=-1, epsilon=1e-3, center=True, scale=True)``, also available
+    under the short name ``LayerNorm`` (an alias: the same class); derived in chapter 8. For a row
+    :math:`x \in \mathbb{R}^n` of ``X`` (of shape ``(m, n)`` or ``(m, T, n)``):
 
     .. math::
 
@@ -335,7 +441,7 @@ class LayerNorm(_Normalization):
 
     Examples
     --------
-    >>> layer = LayerNorm(epsilon=1e-12)
+    >>> layer = LayerNormalization(epsilon=1e-12)
     >>> A = layer.forward(np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 6.0]]))
     >>> np.round(A, 4)
     array([[-1.2247,  0.    ,  1.2247],
@@ -348,80 +454,28 @@ class LayerNorm(_Normalization):
     def __init__(self, epsilon: float = 1e-3, center: bool = True, scale: bool = True, name: str | None = None) -> None:
         super().__init__(epsilon, center, scale, name)
 
-    def call(self, X: np.ndarray) -> np.ndarray:
-        r"""Forward: :math:`A = \gamma\odot\hat X + \beta`, each row standardized; caches :math:`\hat X`."""
-        n = X.shape[-1]
-        X2 = X.reshape(-1, n)
-        xhat, rstd, _, _ = _normalize(X2, 1, self.epsilon, self._buffer("xhat", X2))  # the cache: reused
-        A = _affine(xhat, self.params.get("gamma"), self.params.get("beta"))
-        self._cache = (xhat.reshape(X.shape), rstd)
-        return A.reshape(X.shape)
+    def _axis(self) -> int | None:
+        return 1
 
-    def backprop(self, dA: np.ndarray, input_grad: bool) -> np.ndarray | None:
-        r"""Backward: fills ``grads``; :math:`dX = (g - \overline{g} - \hat x\odot\overline{g\odot\hat x})/\sigma`.
-
-        Here :math:`g = \gamma\odot dA` and the means run over each row's ``n`` entries.
-        """
-        xhat, rstd = self._cached()
-        n = xhat.shape[-1]
-        xhat2, dA2 = xhat.reshape(-1, n), dA.reshape(-1, n)
-        self._param_grads(dA2, xhat2, self.grads)
-        if not input_grad:
-            return None
-        g = dA2 * self.params["gamma"] if "gamma" in self.params else dA2.copy()
-        return _scaled_projection(g, xhat2, rstd, 1, self._buffer("scratch", g)).reshape(dA.shape)
-
-    def r_call(self, XX: np.ndarray, V: dict[str, np.ndarray]) -> np.ndarray:
-        r"""The stack ``[A, R{A}]`` from ``[X, R{X}]``.
-
-        .. math::
-
-            R\{\hat x\} = \frac{1}{\sigma}\big(R\{x\} - \overline{R\{x\}} - \hat x\odot s\big),
-            \quad s = \overline{\hat x\odot R\{x\}}, \qquad
-            R\{a\} = R\{\gamma\}\odot\hat x + \gamma\odot R\{\hat x\} + R\{\beta\},
-
-        the Jacobian's projection applied to :math:`R\{x\}` (and :math:`R\{\sigma\} = \sigma s`).
-        """
-        shape = XX.shape[1:]
-        n = shape[-1]
-        xhat, rstd, _, _ = _normalize(XX[0].reshape(-1, n), 1, self.epsilon)
-        Rxhat, s = _r_normalize(XX[1].reshape(-1, n), xhat, rstd, 1) if XX.shape[0] == 2 else (None, None)
-        A = _affine(xhat, self.params.get("gamma"), self.params.get("beta"))
-        AA = self._r_affine(xhat, Rxhat, V, A)
-        self._cache, self._r_cache = (xhat.reshape(shape), rstd), (Rxhat, s)
-        return AA.reshape(2, *shape)
-
-    def r_backprop(
-        self, GG: np.ndarray, V: dict[str, np.ndarray], input_grad: bool, out: dict[str, np.ndarray]
-    ) -> np.ndarray | None:
-        r"""``[R{dX}, dX]`` from ``[R{dA}, dA]``; :math:`R\{d\gamma\}`, :math:`R\{d\beta\}` into ``out``.
-
-        With :math:`c = \overline{g\odot\hat x}` and :math:`R\{g\} = R\{\gamma\}\odot dA + \gamma\odot R\{dA\}`:
-
-        .. math::
-
-            R\{dX\} = -\frac{s}{\sigma}dX + \frac{1}{\sigma}\Big(R\{g\} - \overline{R\{g\}}
-            - R\{\hat x\}\odot c - \hat x\odot\overline{R\{g\}\odot\hat x + g\odot R\{\hat x\}}\Big),
-
-        :math:`R\{d\gamma\} = \sum_{rows} R\{dA\}\odot\hat x + dA\odot R\{\hat x\}`,
-        :math:`R\{d\beta\} = \sum_{rows} R\{dA\}`.
-        """
-        return self._r_backprop_with_statistics(GG, V, input_grad, out, 1)
+    def _standardize(self, X2: np.ndarray, out: np.ndarray | None, update: bool) -> tuple[np.ndarray, np.ndarray]:
+        xhat, rstd, _, _ = _normalize(X2, 1, self.epsilon, out)
+        return xhat, rstd
 
     def __repr__(self) -> str:
-        return f"LayerNorm(epsilon={self.epsilon!r})"
+        return f"LayerNormalization(epsilon={self.epsilon!r})"
 
 
 # ---------------------------------------------------------------------------
-# BatchNorm
+# BatchNormalization
 # ---------------------------------------------------------------------------
 
 
-class BatchNorm(_Normalization):
+class BatchNormalization(_Normalization):
     r"""Batch normalization: each feature standardized over the batch (every axis but the last).
 
-    Keras's ``BatchNormalization(axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True)``;
-    derived in chapter 8. ``X`` of shape ``(m, n)`` or ``(m, T, n)`` is seen as :math:`N` rows
+    Keras's ``BatchNormalization(axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True)``,
+    also available under the short name ``BatchNorm`` (an alias: the same class); derived in
+    chapter 8. ``X`` of shape ``(m, n)`` or ``(m, T, n)`` is seen as :math:`N` rows
     (:math:`N = m` or :math:`mT`) of ``n`` features.
 
     **Training mode** (``layer.training``, set by :meth:`mlmath.models.Sequential.fit` for its
@@ -477,7 +531,7 @@ class BatchNorm(_Normalization):
 
     Examples
     --------
-    >>> layer = BatchNorm(epsilon=1e-12)
+    >>> layer = BatchNormalization(epsilon=1e-12)
     >>> X = np.array([[1.0, 10.0], [3.0, 30.0]])
     >>> layer.training = True
     >>> np.round(layer.forward(X), 6)
@@ -503,87 +557,32 @@ class BatchNorm(_Normalization):
         super()._build(n_in, rng, dtype)
         self.state = {"moving_mean": np.zeros(n_in, dtype), "moving_variance": np.ones(n_in, dtype)}
 
-    def _statistics(self, X2: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        r""":math:`\hat x` (in ``out`` if given) and :math:`1/\sigma` of the current mode; ``state`` untouched."""
-        if self._batch_stats:
-            xhat, rstd, _, _ = _normalize(X2, 0, self.epsilon, out)
-            return xhat, rstd
-        rstd = (1.0 / np.sqrt(self.state["moving_variance"] + self.epsilon))[None, :]
-        xhat = np.subtract(X2, self.state["moving_mean"], out=out)
-        xhat *= rstd
-        return xhat, rstd
+    def _axis(self) -> int | None:
+        return 0 if self._batch_stats else None
 
-    def call(self, X: np.ndarray) -> np.ndarray:
-        r"""Forward in the current mode; in training mode also updates the moving statistics in place."""
-        n = X.shape[-1]
-        X2 = X.reshape(-1, n)
+    def _standardize(self, X2: np.ndarray, out: np.ndarray | None, update: bool) -> tuple[np.ndarray, np.ndarray]:
+        """In training mode the batch's statistics (and, with ``update``, the moving ones updated in
+        place, as Keras does); otherwise the moving statistics, untouched."""
         self._batch_stats = bool(self.training)
-        if self._batch_stats:
-            xhat, rstd, mu, var = _normalize(X2, 0, self.epsilon, self._buffer("xhat", X2))
+        if not self._batch_stats:
+            rstd = (1.0 / np.sqrt(self.state["moving_variance"] + self.epsilon))[None, :]
+            xhat = np.subtract(X2, self.state["moving_mean"], out=out)
+            xhat *= rstd
+            return xhat, rstd
+        xhat, rstd, mu, var = _normalize(X2, 0, self.epsilon, out)
+        if update:
             rho = self.momentum
             for key, batch in (("moving_mean", mu[0]), ("moving_variance", var[0])):
                 moving = self.state[key]
                 moving *= rho
                 moving += (1.0 - rho) * batch
-        else:
-            xhat, rstd = self._statistics(X2, self._buffer("xhat", X2))
-        A = _affine(xhat, self.params.get("gamma"), self.params.get("beta"))
-        self._cache = (xhat.reshape(X.shape), rstd)
-        return A.reshape(X.shape)
-
-    def backprop(self, dA: np.ndarray, input_grad: bool) -> np.ndarray | None:
-        r"""Backward in the mode of the last forward; ``dX`` couples the batch's rows in training mode."""
-        xhat, rstd = self._cached()
-        n = xhat.shape[-1]
-        xhat2, dA2 = xhat.reshape(-1, n), dA.reshape(-1, n)
-        self._param_grads(dA2, xhat2, self.grads)
-        if not input_grad:
-            return None
-        g = self._gamma_times(dA2)
-        if self._batch_stats:
-            return _scaled_projection(g, xhat2, rstd, 0, self._buffer("scratch", g)).reshape(dA.shape)
-        g *= rstd
-        return g.reshape(dA.shape)
-
-    def r_call(self, XX: np.ndarray, V: dict[str, np.ndarray]) -> np.ndarray:
-        r"""The stack ``[A, R{A}]``: :math:`R\{\hat x\} = R\{x\}/\sigma` in inference mode.
-
-        In training mode, LayerNorm's rule with the means over the batch (no moving statistics updated).
-        """
-        shape = XX.shape[1:]
-        n = shape[-1]
-        self._batch_stats = bool(self.training)
-        xhat, rstd = self._statistics(XX[0].reshape(-1, n))
-        Rxhat, s = None, None
-        if XX.shape[0] == 2:
-            RX2 = XX[1].reshape(-1, n)
-            Rxhat, s = _r_normalize(RX2, xhat, rstd, 0) if self._batch_stats else (RX2 * rstd, None)
-        A = _affine(xhat, self.params.get("gamma"), self.params.get("beta"))
-        AA = self._r_affine(xhat, Rxhat, V, A)
-        self._cache, self._r_cache = (xhat.reshape(shape), rstd), (Rxhat, s)
-        return AA.reshape(2, *shape)
-
-    def r_backprop(
-        self, GG: np.ndarray, V: dict[str, np.ndarray], input_grad: bool, out: dict[str, np.ndarray]
-    ) -> np.ndarray | None:
-        r"""``[R{dX}, dX]`` from ``[R{dA}, dA]``: :math:`R\{dX\} = R\{g\}/\sigma` in inference mode.
-
-        In training mode, LayerNorm's rule with the means over the batch.
-        """
-        if self._batch_stats:
-            return self._r_backprop_with_statistics(GG, V, input_grad, out, 0)
-        xhat, rstd = self._cached()
-        Rxhat, _ = self._r_cached()
-        n = xhat.shape[-1]
-        xhat2, RdA2, dA2 = xhat.reshape(-1, n), GG[0].reshape(-1, n), GG[1].reshape(-1, n)
-        self._r_param_grads(RdA2, dA2, xhat2, Rxhat, out)
-        if not input_grad:
-            return None
-        g, Rg = self._r_g(RdA2, dA2, V)
-        DD = np.empty((2, *xhat.shape), dtype=xhat.dtype)
-        DD[0] = (Rg * rstd).reshape(xhat.shape)
-        DD[1] = (g * rstd).reshape(xhat.shape)
-        return DD
+        return xhat, rstd
 
     def __repr__(self) -> str:
-        return f"BatchNorm(momentum={self.momentum!r}, epsilon={self.epsilon!r})"
+        return f"BatchNormalization(momentum={self.momentum!r}, epsilon={self.epsilon!r})"
+
+
+#: The short name of :class:`LayerNormalization` (the same class).
+LayerNorm = LayerNormalization
+#: The short name of :class:`BatchNormalization` (the same class).
+BatchNorm = BatchNormalization

@@ -35,11 +35,12 @@ both forms, so they give the same numbers, bit for bit.
 
 **Learning-rate schedules.** Every optimizer and every step function accepts for
 ``learning_rate`` either a number > 0 or a :class:`LearningRateSchedule`:
-:class:`ExponentialDecay`, :class:`PiecewiseConstantDecay` (a step decay) or :class:`CosineDecay`
-(with optional linear warm-up). A schedule maps the number of steps already taken to a learning
-rate, as in Keras: step :math:`t` uses :math:`\eta_t = \text{schedule}(t - 1)`, so the first step
-uses ``schedule(0)``. A schedule is a function of the step count alone, so saving the step count
-(it is in every state) saves the schedule's position too.
+:class:`ExponentialDecay`, :class:`InverseTimeDecay`, :class:`PiecewiseConstantDecay` (a step
+decay) or :class:`CosineDecay` (with optional linear warm-up). A schedule maps the number of steps
+already taken to a learning rate, as in Keras: step :math:`t` uses
+:math:`\eta_t = \text{schedule}(t - 1)`, so the first step uses ``schedule(0)``. A schedule is a
+function of the step count alone, so saving the step count (it is in every state) saves the
+schedule's position too.
 
 Adding an optimizer: subclass :class:`Optimizer`; check the hyperparameters in ``__init__`` and
 list the ``slot_names`` (per-parameter state arrays, created as zeros, or as the value
@@ -80,6 +81,7 @@ __all__ = [
     "AdamW",
     "CosineDecay",
     "ExponentialDecay",
+    "InverseTimeDecay",
     "LearningRateSchedule",
     "Optimizer",
     "PiecewiseConstantDecay",
@@ -213,7 +215,36 @@ class LearningRateSchedule:
         return f"{type(self).__name__}({args})"
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _DecaySchedule(LearningRateSchedule):
+    """What :class:`ExponentialDecay` and :class:`InverseTimeDecay` share: Keras's four arguments and
+    the decay's progress :math:`s/S` (floored with ``staircase``)."""
+
+    def __init__(
+        self, initial_learning_rate: float, decay_steps: float, decay_rate: float, staircase: bool = False
+    ) -> None:
+        self.initial_learning_rate = check_positive(initial_learning_rate, "initial_learning_rate")
+        self.decay_steps = check_positive(decay_steps, "decay_steps")
+        self.decay_rate = self._check_decay_rate(decay_rate)
+        self.staircase = check_bool(staircase, "staircase")
+
+    def _check_decay_rate(self, value: object) -> float:
+        return check_positive(value, "decay_rate")
+
+    def _progress(self, step: np.ndarray) -> np.ndarray:
+        r""":math:`s/S`, or :math:`\lfloor s/S \rfloor` with ``staircase``."""
+        p = step / self.decay_steps
+        return np.floor(p) if self.staircase else p
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+        }
+
+
+class ExponentialDecay(_DecaySchedule):
     r"""Exponential decay of the learning rate, Keras's ``ExponentialDecay``.
 
     .. math::
@@ -243,27 +274,52 @@ class ExponentialDecay(LearningRateSchedule):
     array([0.1  , 0.1  , 0.05 , 0.05 , 0.025])
     """
 
-    def __init__(
-        self, initial_learning_rate: float, decay_steps: float, decay_rate: float, staircase: bool = False
-    ) -> None:
-        self.initial_learning_rate = check_positive(initial_learning_rate, "initial_learning_rate")
-        self.decay_steps = check_positive(decay_steps, "decay_steps")
-        self.decay_rate = check_positive(decay_rate, "decay_rate")
-        self.staircase = check_bool(staircase, "staircase")
+    def _rate(self, step: np.ndarray) -> np.ndarray:
+        return self.initial_learning_rate * np.power(self.decay_rate, self._progress(step))
+
+
+class InverseTimeDecay(_DecaySchedule):
+    r"""Inverse time decay of the learning rate, Keras's ``InverseTimeDecay``.
+
+    .. math::
+
+        \eta(s) = \frac{\eta_0}{1 + r\, s / S}
+        \quad\text{or, with } \texttt{staircase=True},\quad
+        \eta(s) = \frac{\eta_0}{1 + r \lfloor s / S \rfloor},
+
+    for the step count :math:`s`, with :math:`\eta_0` = ``initial_learning_rate``,
+    :math:`r` = ``decay_rate`` and :math:`S` = ``decay_steps``. For large :math:`s` the rate
+    falls as :math:`1/s`, so :math:`\sum_s \eta(s) = \infty` while :math:`\sum_s \eta(s)^2 <
+    \infty` (for :math:`r > 0`): the step sizes of Robbins and Monro's conditions for stochastic
+    gradient descent to converge. Derived in chapter 9.
+
+    PyTorch has no such class; ``torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1 / (1 + r * s / S))``
+    multiplies the optimizer's learning rate :math:`\eta_0` by the same factor.
+
+    Parameters
+    ----------
+    initial_learning_rate : float > 0
+    decay_steps : float > 0
+    decay_rate : float >= 0
+        ``0`` keeps the rate constant (a negative rate, which Keras accepts, would drive the
+        denominator to zero and is refused).
+    staircase : bool, default False
+        Lower the rate only every :math:`S` steps.
+
+    Examples
+    --------
+    >>> schedule = InverseTimeDecay(0.1, decay_steps=1, decay_rate=0.5)
+    >>> schedule(0), schedule(2), schedule(6)
+    (0.1, 0.05, 0.025)
+    >>> InverseTimeDecay(0.1, 10, 1.0, staircase=True)(np.array([0, 9, 10, 19]))
+    array([0.1 , 0.1 , 0.05, 0.05])
+    """
+
+    def _check_decay_rate(self, value: object) -> float:
+        return _check_nonnegative(value, "decay_rate")
 
     def _rate(self, step: np.ndarray) -> np.ndarray:
-        p = step / self.decay_steps
-        if self.staircase:
-            p = np.floor(p)
-        return self.initial_learning_rate * np.power(self.decay_rate, p)
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-        }
+        return self.initial_learning_rate / (1.0 + self.decay_rate * self._progress(step))
 
 
 def _number_list(value: object, name: str) -> Sequence[object]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlmath._validation import check_size
-from mlmath.layers import Layer
+from mlmath.layers import Layer, default_name
 
 __all__ = ["Residual"]
 
@@ -49,7 +49,8 @@ class Residual(Layer):
     ----------
     *layers : Layer
         The layers of :math:`F`, at least one; each at most once. Unnamed ones are named by
-        type within the block (``"dense"``, ``"dense_1"``, ...).
+        type within the block, as Keras would (``"dense"``, ``"dense_1"``, ``"layer_normalization"``,
+        ...; :func:`mlmath.layers.default_name`).
     name : str, optional
 
     Attributes
@@ -100,11 +101,7 @@ class Residual(Layer):
             raise ValueError(f"the layers' names must differ; got {[layer.name for layer in layers]}")
         for layer in self.layers:
             if layer.name is None:
-                base, k = type(layer).__name__.lower(), 0
-                layer.name = base
-                while layer.name in taken:
-                    k += 1
-                    layer.name = f"{base}_{k}"
+                layer.name = default_name(layer, taken)
                 taken.add(layer.name)
 
     @property

@@ -192,9 +192,16 @@ class ModelOptimizer:
 
     # -- state -----------------------------------------------------------------------------------
 
-    def _take_step(self, model: Sequential, X: np.ndarray, Y: np.ndarray) -> float:
-        """One counted step (what :func:`fit` and :meth:`step` run): record the model's size, step, count."""
-        self._n_params, self._dtype = model.count_params(), model.dtype
+    def _take_step(
+        self, model: Sequential, X: np.ndarray, Y: np.ndarray, held: tuple[int, np.dtype] | None = None
+    ) -> float:
+        """One counted step (what :func:`fit` and :meth:`step` run): record the model's size, step, count.
+
+        ``held`` is the model's number of parameters and dtype (:func:`_held_for`), which a sequence
+        of steps on one model computes once (``count_params`` walks the layers: about half an Adam
+        step on the article's network); without it they are computed here.
+        """
+        self._n_params, self._dtype = held if held is not None else (model.count_params(), model.dtype)
         value = self.step_unchecked(model, X, Y)
         self._t += 1
         return value
@@ -271,7 +278,7 @@ class ModelOptimizer:
         self.check_compatible(model)
         params = model.trainable_weights
         with restore_on_failure(params, self), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            value = self._take_step(model, Xc, Yc)
+            value = self._take_step(model, Xc, Yc, _held_for(model, params))
             if not math.isfinite(value):
                 raise FloatingPointError(f"the loss became {value}; {_RESTORED}")
             if not all(np.isfinite(p).all() for p in params):
@@ -281,6 +288,11 @@ class ModelOptimizer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def _held_for(model: Sequential, params: list[np.ndarray]) -> tuple[int, np.dtype]:
+    """The number of parameters and the dtype of the built ``model``, whose ``trainable_weights`` are ``params``."""
+    return sum(p.size for p in params), np.dtype(model.dtype)
 
 
 def _flat_loss_and_gradient(model: Sequential, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
@@ -688,10 +700,11 @@ def fit(
         options = dataclasses.replace(options, shuffle=False)
     steps = options.steps(m)
     params = model.trainable_weights
+    held = _held_for(model, params)  # once per call: the model cannot be rebuilt while it trains
 
     def train_step(rows: np.ndarray | slice, epoch: int, step: int) -> dict[str, float]:
         Xb, Yb = X_train[rows], Y_train[rows]
-        value = optimizer._take_step(model, Xb, Yb)
+        value = optimizer._take_step(model, Xb, Yb, held)
         if not math.isfinite(value):
             raise diverged("loss", value, epoch, options.epochs, step, steps)
         return {"loss": value * Xb.shape[0]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import gradient_checks
 import numpy as np
 import pytest
 
@@ -22,22 +23,7 @@ def rng(request: pytest.FixtureRequest) -> np.random.Generator:
 def held_in_place() -> Callable[[np.ndarray, Callable[[], float]], Callable[[np.ndarray], float]]:
     """``held_in_place(x, f)``: the no-argument ``f`` as a function of the values of the array ``x``.
 
-    ``mlmath.calculus.gradient(g, x)`` evaluates ``g`` at moved copies of ``x``, but a layer's or
-    a model's loss reads its inputs and parameters from the arrays it holds, so it cannot be handed
-    a point. The returned ``g(v)`` writes ``v`` into ``x``, evaluates ``f()`` and puts the old values
-    back, so that ``gradient(held_in_place(W, loss), W)`` differentiates ``loss`` with respect to
-    ``W`` and leaves ``W`` as it was.
+    :func:`gradient_checks.held_in_place`, served as a fixture: ``gradient(held_in_place(W, loss), W)``
+    differentiates ``loss`` with respect to ``W`` and leaves ``W`` as it was.
     """
-
-    def wrap(x: np.ndarray, f: Callable[[], float]) -> Callable[[np.ndarray], float]:
-        def at(v: np.ndarray) -> float:
-            saved = x.copy()
-            x[...] = v
-            try:
-                return f()
-            finally:
-                x[...] = saved
-
-        return at
-
-    return wrap
+    return gradient_checks.held_in_place

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 import pytest
+from gradient_checks import check_layer_gradients, model_gradient, rel_err, split_like, stack_gradient
 
 from mlmath.attention import (
     MultiHeadAttention,
@@ -28,10 +29,6 @@ from mlmath.losses import MeanSquaredError
 from mlmath.positional import PositionEmbedding, SinusoidalPositionEncoding
 
 SEED = 14  # the shared rng fixture (conftest.py) draws from this seed
-
-
-def rel_err(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1e-300))
 
 
 def naive_attention(Q: np.ndarray, K: np.ndarray, V: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -57,20 +54,6 @@ def random_layer(rng: np.random.Generator, d: int, scale: float = 0.5, **kwargs:
     for p in layer.params.values():
         p[...] = scale * rng.normal(size=p.shape)
     return layer
-
-
-def held(x: np.ndarray, f):
-    """``f`` (no arguments) as a function of the values of the array ``x`` (restored afterwards)."""
-
-    def at(v: np.ndarray) -> float:
-        saved = x.copy()
-        x[...] = v
-        try:
-            return f()
-        finally:
-            x[...] = saved
-
-    return at
 
 
 # --- the function and its VJP ------------------------------------------------------------------
@@ -199,18 +182,8 @@ def test_layer_gradients_match_central_differences(m, T, d, heads, key_dim, valu
         rng, d, num_heads=heads, key_dim=key_dim, value_dim=value_dim, causal=causal, use_bias=use_bias
     )
     X, G = rng.normal(size=(m, T, d)), rng.normal(size=(m, T, d))
-
-    def loss() -> float:
-        return float(np.sum(G * layer.forward(X)))
-
-    loss()
-    dX = layer.backward(G)
-    assert dX.shape == X.shape
-    assert rel_err(dX, gradient(held(X, loss), X)) < 1e-6
     assert sorted(layer.params) == sorted(["W_qkv", "W_o"] + (["b_qkv", "b_o"] if use_bias else []))
-    for key, p in layer.params.items():
-        analytic = layer.grads[key].copy()
-        assert rel_err(analytic, gradient(held(p, loss), p)) < 1e-6, key
+    check_layer_gradients(layer, X, G)
 
 
 def test_layer_equals_the_attention_of_its_projections(rng):
@@ -302,27 +275,6 @@ def test_layer_shapes_and_errors(rng):
 # --- R-operator and the exact Hessian-vector product ----------------------------------------------
 
 
-def stack_gradient(layers: list[Layer], X: np.ndarray, Y: np.ndarray):
-    """theta -> the gradient of the MSE of the stack, by the layers' first-order passes alone."""
-    params = [p for layer in layers for p in layer.params.values()]
-    sizes = [p.size for p in params]
-    loss = MeanSquaredError()
-
-    def grad(theta: np.ndarray) -> np.ndarray:
-        for p, part in zip(params, np.split(theta, np.cumsum(sizes)[:-1]), strict=True):
-            p[...] = part.reshape(p.shape)
-        A = X
-        for layer in layers:
-            A = layer.call(A)
-        g = loss.value_and_grad_unchecked(Y, A)[1]
-        for i in range(len(layers) - 1, -1, -1):
-            g = layers[i].backprop(g, i > 0)
-        return np.concatenate([layer.grads[k].ravel() for layer in layers for k in layer.params])
-
-    theta = np.concatenate([p.ravel() for p in params])
-    return grad, theta
-
-
 def small_stack(rng: np.random.Generator, causal: bool) -> list[Layer]:
     layers: list[Layer] = [
         PositionEmbedding(4, seed=1),
@@ -347,15 +299,10 @@ def small_stack(rng: np.random.Generator, causal: bool) -> list[Layer]:
 def test_exact_hvp_through_attention_matches_differences_of_the_gradient(causal, rng):
     layers = small_stack(rng, causal)
     X, Y = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4, 3))
-    grad, theta = stack_gradient(layers, X, Y)
+    grad, theta = stack_gradient(layers, MeanSquaredError(), X, Y)
     for _ in range(2):
         v = rng.normal(size=theta.size)
-        sizes = np.cumsum([p.size for layer in layers for p in layer.params.values()])[:-1]
-        V = [
-            part.reshape(p.shape)
-            for part, p in zip(np.split(v, sizes), (p for la in layers for p in la.params.values()), strict=True)
-        ]
-        exact = hessian_vector_product(layers, MeanSquaredError(), X, Y, V)
+        exact = hessian_vector_product(layers, MeanSquaredError(), X, Y, split_like(v, layers))
         numeric = hvp(grad, theta, v, h=1e-5)  # truncation error O(h^2)
         grad(theta)  # back to the weights theta
         assert rel_err(exact, numeric) < 1e-6
@@ -412,13 +359,8 @@ def test_hvp_of_a_pre_ln_block_in_a_sequential(rng):
     model.build(4)
     theta = model.get_flat_weights() + 0.1 * rng.normal(size=model.count_params())
     model.set_flat_weights(theta)
-
-    def grad(t: np.ndarray) -> np.ndarray:
-        model.set_flat_weights(t)
-        return np.concatenate([g.ravel() for g in model.loss_and_gradients(X, Y)[1]])
-
     v = rng.normal(size=theta.size)
-    numeric = numeric_hvp(grad, theta, v)
+    numeric = numeric_hvp(model_gradient(model, X, Y), theta, v)
     model.set_flat_weights(theta)
     assert rel_err(model.hessian_vector_product(X, Y, v), numeric) < 1e-6
 
@@ -505,3 +447,75 @@ def test_fit_trains_attention_and_a_failed_fit_changes_nothing(rng):
         net.fit(X, Y, epochs=1, batch_size=8, verbose=0, seed=0)
     for w, b in zip(net.get_weights(), before, strict=True):
         np.testing.assert_array_equal(w, b)
+
+
+# --- the attention weights as a result (Keras's return_attention_scores) -------------------------------
+
+
+@pytest.mark.parametrize(("use_bias", "causal"), list(itertools.product([True, False], [False, True])))
+def test_attention_scores_are_the_weights_of_the_layer_s_own_projections(use_bias, causal, rng):
+    H, dk, dv, d, m, T = 2, 3, 4, 6, 3, 5
+    layer = MultiHeadAttention(H, dk, value_dim=dv, use_bias=use_bias, causal=causal, seed=0)
+    layer.build(d)
+    if use_bias:  # (zero at first)
+        layer.params["b_qkv"][...] = rng.normal(size=layer.params["b_qkv"].shape)
+    X = rng.normal(size=(m, T, d))
+    A = layer.attention_scores(X)
+    assert A.shape == (m, H, T, T)
+    # the projections by hand: rows of W_qkv are W_q, W_k, W_v (H d_k, H d_k, H d_v), head after head
+    W, b = layer.params["W_qkv"], layer.params["b_qkv"] if use_bias else np.zeros(H * (2 * dk + dv))
+    mask = causal_mask(T) if causal else None
+    for h in range(H):
+        rows = {
+            "q": slice(h * dk, (h + 1) * dk),
+            "k": slice(H * dk + h * dk, H * dk + (h + 1) * dk),
+            "v": slice(2 * H * dk + h * dv, 2 * H * dk + (h + 1) * dv),
+        }
+        Q, K, V = (X @ W[r].T + b[r] for r in rows.values())
+        _, expected = scaled_dot_product_attention(Q, K, V, mask)  # (m, T, T) for this head
+        np.testing.assert_allclose(A[:, h], expected, rtol=1e-13, atol=1e-15)
+        for s in range(m):  # and the definition, one query at a time
+            np.testing.assert_allclose(A[s, h] @ V[s], naive_attention(Q[s], K[s], V[s], mask), rtol=1e-12)
+    if causal:
+        assert np.all(np.triu(A, k=1) == 0)
+
+
+def test_attention_scores_leave_the_forward_cache_alone_and_keep_float32(rng):
+    layer = MultiHeadAttention(2, 2, seed=1)
+    X, X_other, G = rng.normal(size=(2, 4, 6)), rng.normal(size=(3, 5, 6)), rng.normal(size=(2, 4, 6))
+    layer.forward(X)
+    expected = layer.backward(G)
+    layer.forward(X)
+    layer.attention_scores(X_other)  # between forward and backward
+    np.testing.assert_array_equal(layer.backward(G), expected)
+    fresh = MultiHeadAttention(2, 2, seed=1)
+    A32 = fresh.attention_scores(X.astype(np.float32))  # builds, as forward does, in X's dtype
+    assert fresh.built
+    assert fresh.dtype == A32.dtype == np.float32
+    np.testing.assert_allclose(A32, layer.attention_scores(X), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"X must be a 3-D array of shape \(m, T, d\)"):
+        MultiHeadAttention(2, 2).attention_scores(np.ones((4, 6)))
+    with pytest.raises(ValueError, match="X has 5 features, but MultiHeadAttention is expecting 6"):
+        layer.attention_scores(np.ones((1, 4, 5)))
+    unbuilt = MultiHeadAttention(2, 2)
+    with pytest.raises(ValueError, match="X must hold only finite values"):
+        unbuilt.attention_scores(np.full((1, 4, 6), np.nan))
+    assert not unbuilt.built  # refused before the build
+
+
+def test_attention_scores_match_torch_need_weights(rng):
+    torch = pytest.importorskip("torch")
+    d, T, heads = 8, 5, 4
+    torch.manual_seed(1)
+    module = torch.nn.MultiheadAttention(d, heads, batch_first=True).double()
+    with torch.no_grad():
+        module.in_proj_bias.normal_()
+    layer = MultiHeadAttention(heads, d // heads, causal=True)
+    layer.build(d)
+    layer.params["W_qkv"][...] = module.in_proj_weight.detach().numpy()
+    layer.params["b_qkv"][...] = module.in_proj_bias.detach().numpy()
+    X = rng.normal(size=(3, T, d))
+    x = torch.from_numpy(X)
+    mask = torch.from_numpy(~causal_mask(T))  # PyTorch's module: True = masked
+    weights = module(x, x, x, attn_mask=mask, need_weights=True, average_attn_weights=False)[1]
+    np.testing.assert_allclose(layer.attention_scores(X), weights.detach().numpy(), rtol=1e-12, atol=1e-14)

@@ -603,6 +603,7 @@ _LAYER_PROTOCOL = ("call", "backprop", "r_call", "r_backprop")
 
 LAYERS: Table = {
     "Layer": call(layers.Layer, text("custom", allow=("None",))),
+    "default_name": call(layers.default_name, obj(layers.Dense(3), "layer"), obj({"dense"}, "taken")),
     "Dense": call(
         layers.Dense,
         count(2),
@@ -657,17 +658,29 @@ LAYERS: Table = {
 # --- normalization and residual blocks -------------------------------------------------------------
 
 NORMALIZATION: Table = {
-    "LayerNorm": call(
-        normalization.LayerNorm, real(1e-3, "epsilon"), flag(True), flag(False), text("ln", allow=("None",))
-    ),
-    "BatchNorm": call(
-        normalization.BatchNorm,
-        real(0.9, "momentum"),
-        real(1e-3, "epsilon"),
-        flag(True),
-        flag(True),
-        text("bn", allow=("None",)),
-    ),
+    **{
+        name: call(
+            getattr(normalization, name),
+            real(1e-3, "epsilon"),
+            flag(True),
+            flag(False),
+            text("ln", allow=("None",)),
+            label=name,
+        )
+        for name in ("LayerNormalization", "LayerNorm")  # Keras's name and its alias, one class
+    },
+    **{
+        name: call(
+            getattr(normalization, name),
+            real(0.9, "momentum"),
+            real(1e-3, "epsilon"),
+            flag(True),
+            flag(True),
+            text("bn", allow=("None",)),
+            label=name,
+        )
+        for name in ("BatchNormalization", "BatchNorm")
+    },
     **{
         f"{cls.__name__}.{method}": call(getattr(cls, method), cls(), count(3), label=f"{cls.__name__}.{method}")
         for cls in (normalization.LayerNorm, normalization.BatchNorm)
@@ -679,8 +692,12 @@ NORMALIZATION: Table = {
         )
         for cls in (normalization.LayerNorm, normalization.BatchNorm)
     },
-    **dict.fromkeys(("LayerNorm.hvp_unsupported_reason", "BatchNorm.hvp_unsupported_reason"), NO_ARGUMENT),
-    **dict.fromkeys((f"{cls}.{m}" for cls in ("LayerNorm", "BatchNorm") for m in _LAYER_PROTOCOL), PROTOCOL),
+    **dict.fromkeys(
+        ("LayerNormalization.hvp_unsupported_reason", "BatchNormalization.hvp_unsupported_reason"), NO_ARGUMENT
+    ),
+    **dict.fromkeys(
+        (f"{cls}.{m}" for cls in ("LayerNormalization", "BatchNormalization") for m in _LAYER_PROTOCOL), PROTOCOL
+    ),
 }
 
 
@@ -716,6 +733,11 @@ def _mha() -> attention.MultiHeadAttention:
     return attention.MultiHeadAttention(2, 3, seed=0)
 
 
+def _built(layer: layers.Layer, n_in: int) -> layers.Layer:
+    layer.build(n_in)
+    return layer
+
+
 ATTENTION: Table = {
     "scaled_dot_product_attention": call(
         attention.scaled_dot_product_attention,
@@ -747,6 +769,9 @@ ATTENTION: Table = {
     "MultiHeadAttention.param_shapes": call(attention.MultiHeadAttention.param_shapes, _mha(), count(3)),
     "MultiHeadAttention.params_for_width": call(
         attention.MultiHeadAttention.params_for_width, _mha(), count(3, "n_in", allow=("None",))
+    ),
+    "MultiHeadAttention.attention_scores": call(  # on a built layer: the call then changes nothing
+        attention.MultiHeadAttention.attention_scores, _built(_mha(), 3), array(np.ones((2, 4, 3)))
     ),
     "MultiHeadAttention.hvp_unsupported_reason": NO_ARGUMENT,
     "MultiHeadAttention.clear_r_cache": NO_ARGUMENT,
@@ -821,6 +846,17 @@ def _on_models(method: Callable[..., object], *args: object, **kwargs: object) -
     ]
 
 
+# the options of the one training loop (mlmath.training), as Sequential.fit and second_order.fit take them
+_FIT_OPTIONS = {
+    "epochs": count(1),
+    "batch_size": count(2, allow=("10**30",)),  # larger than the data: one batch
+    "validation_split": real(0.25),
+    "shuffle": flag(True),
+    "verbose": verbose(0),
+    "seed": seed(0),
+}
+
+
 def _discard(line: str) -> None:
     pass
 
@@ -860,17 +896,7 @@ MODELS: Table = {
         updates=True,
     ),
     "Sequential.fit": [
-        *_on_models(
-            models.Sequential.fit,
-            array(_XM),
-            array(_YM),
-            epochs=count(1),
-            batch_size=count(2, allow=("10**30",)),  # larger than the data: one batch
-            validation_split=real(0.25),
-            shuffle=flag(True),
-            verbose=verbose(0),
-            seed=seed(0),
-        ),
+        *_on_models(models.Sequential.fit, array(_XM), array(_YM), **_FIT_OPTIONS),
         call(
             models.Sequential.fit,
             _stack(trained=True),
@@ -887,6 +913,7 @@ MODELS: Table = {
     ),
     "Sequential.predict": _on_models(models.Sequential.predict, array(_XM), count(2, allow=("10**30",)), verbose(0)),
     "Sequential.loss_and_gradients": _on_models(models.Sequential.loss_and_gradients, array(_XM), array(_YM)),
+    "Sequential.check_batch": _on_models(models.Sequential.check_batch, array(_XM), array(_YM)),
     "Sequential.hessian_vector_product": [
         *_on_models(models.Sequential.hessian_vector_product, array(_XM), array(_YM), arrays(_DIRECTION, "V")),
         *(
@@ -918,6 +945,7 @@ _OPT_GRADS = [np.full((2, 3), 0.5), np.ones(2)]
 _OPTIMIZERS = {"new": optim.Adam(0.1), "with state": _adam_with_state()}
 _SCHEDULES = [
     optim.ExponentialDecay(0.1, 10, 0.5),
+    optim.InverseTimeDecay(0.1, 10, 0.5),
     optim.PiecewiseConstantDecay([2, 5], [0.1, 0.01, 0.001]),
     optim.CosineDecay(0.0, 100, warmup_target=0.1, warmup_steps=10),
 ]
@@ -949,6 +977,7 @@ OPTIM: Table = {
     "Optimizer": call(optim.Optimizer, real(0.1, "learning_rate")),
     "LearningRateSchedule": call(optim.LearningRateSchedule),
     "ExponentialDecay": call(optim.ExponentialDecay, real(0.1), real(10.0), real(0.5), flag(True)),
+    "InverseTimeDecay": call(optim.InverseTimeDecay, real(0.1), real(10.0), real(0.5), flag(True)),
     "PiecewiseConstantDecay": call(optim.PiecewiseConstantDecay, numbers([2, 5]), numbers([0.1, 0.01, 0.001])),
     "CosineDecay": call(
         optim.CosineDecay,
@@ -1461,6 +1490,11 @@ def _stepped(optimizer: second_order.ModelOptimizer) -> second_order.ModelOptimi
     return optimizer
 
 
+def _model_and_batch() -> tuple[Arg, Arg, Arg]:
+    """``model, X, Y`` of a call that trains: a trained test model of its own (the call updates it), and the batch."""
+    return obj(_stack(trained=True), "model"), array(_XM), array(_YM)
+
+
 _SO_OPTIMIZERS = {
     "HessianFree": lambda: second_order.HessianFree(cg_max_iter=3),
     "NaturalGradient": lambda: second_order.NaturalGradient(cg_max_iter=3),
@@ -1490,31 +1524,16 @@ SECOND_ORDER: Table = {
     "fit": [
         call(
             second_order.fit,
-            obj(_stack(trained=True), "model"),
-            array(_XM),
-            array(_YM),
+            *_model_and_batch(),
             obj(make(), "optimizer"),
-            epochs=count(1),
-            batch_size=count(2, allow=("10**30",)),  # larger than the data: one batch
-            validation_split=real(0.25),
-            shuffle=flag(True),
-            verbose=verbose(0),
-            seed=seed(0),
+            **_FIT_OPTIONS,
             label=f"fit[{name}]",
             updates=True,
         )
         for name, make in _SO_OPTIMIZERS.items()
     ],
     "ModelOptimizer.step": [
-        call(
-            second_order.ModelOptimizer.step,
-            make(),
-            obj(_stack(trained=True), "model"),
-            array(_XM),
-            array(_YM),
-            label=f"{name}.step",
-            updates=True,
-        )
+        call(second_order.ModelOptimizer.step, make(), *_model_and_batch(), label=f"{name}.step", updates=True)
         for name, make in _SO_OPTIMIZERS.items()
     ],
     "ModelOptimizer.set_state": [
@@ -1598,9 +1617,7 @@ KFAC_TABLE: Table = {
     "KroneckerFactors": RESULT_TYPE,
     "kfac_factors": call(
         kfac.kfac_factors,
-        obj(_stack(trained=True), "model"),
-        array(_XM),
-        array(_YM),
+        *_model_and_batch(),
         fisher=choice("expected"),
         seed=seed(0),
         updates=True,  # the layers' caches and grads are those of this batch afterwards
@@ -1832,8 +1849,8 @@ def _public_surface(module: ModuleType) -> list[str]:
     names = list(module.__all__) + list(INSTANCE_CALLABLES.get(module, ()))
     for name in module.__all__:
         value = getattr(module, name)
-        if inspect.isclass(value) and value.__module__ == module.__name__:
-            names += _public_methods(value)
+        if inspect.isclass(value) and value.__module__ == module.__name__ and value.__name__ == name:
+            names += _public_methods(value)  # an alias (normalization.LayerNorm) has its class's methods
     return names
 
 

@@ -389,6 +389,29 @@ def test_unchecked_kernel_is_what_the_checked_functions_run(rng):
     )
 
 
+def test_the_checked_products_run_no_plain_forward_pass(rng):
+    # the batch is checked by Sequential.check_batch, not by evaluating the model: the only passes are the
+    # product's own (r_call forward, backprop backward), so Dense.call never runs
+    calls = []
+
+    class CountingDense(Dense):
+        def call(self, X):
+            calls.append(X.shape)
+            return super().call(X)
+
+    model = Sequential([CountingDense(4, input_dim=3), Activation("tanh"), CountingDense(2)], seed=0)
+    model.compile(optimizer="sgd", loss="mse")
+    model.build()
+    X, Y = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+    v = rng.standard_normal(model.count_params())
+    GV = gauss_newton_vector_product(model, X, Y, v)
+    FV = fisher_vector_product(model, X, Y, v, kind="empirical")
+    assert calls == []
+    assert GV.shape == FV.shape == v.shape
+    model.evaluate(X, Y, verbose=0)  # (the counter does count a plain forward pass)
+    assert calls == [(5, 3), (5, 4)]
+
+
 # --- refusals -------------------------------------------------------------------------------------
 
 

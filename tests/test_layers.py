@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from gradient_checks import check_layer_gradients, rel_err
 
 from mlmath.calculus import gradient
 from mlmath.layers import Activation, Dense, Layer
@@ -14,10 +15,6 @@ H = 1e-6
 
 
 SEED = 11  # the shared rng fixture (conftest.py) draws from this seed
-
-
-def rel_err(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1e-300))
 
 
 SHAPES = [(1, 1, 1), (4, 3, 2), (5, 2, 6)]  # (m, n_in, n_out)
@@ -38,24 +35,14 @@ def test_dense_forward_is_x_w_transpose_plus_b(rng):
 
 
 @pytest.mark.parametrize(("m", "n_in", "n_out"), SHAPES)
-def test_dense_backward_matches_central_differences(m, n_in, n_out, rng, held_in_place):
+def test_dense_backward_matches_central_differences(m, n_in, n_out, rng):
     layer = Dense(n_out, seed=1)
     layer.build(n_in)
     layer.params["b"][:] = rng.normal(size=n_out)
     X = rng.normal(size=(m, n_in))
     G = rng.normal(size=(m, n_out))  # upstream gradient: L = sum(G * Z)
-
-    def loss() -> float:
-        return float(np.sum(G * layer.forward(X)))
-
-    loss()
-    dX = layer.backward(G)
-    assert dX.shape == X.shape
-    assert rel_err(dX, gradient(held_in_place(X, loss), X, h=H)) < 1e-6
-    for key in ("W", "b"):
-        analytic = layer.grads[key].copy()
-        assert analytic.shape == layer.params[key].shape
-        assert rel_err(analytic, gradient(held_in_place(layer.params[key], loss), layer.params[key], h=H)) < 1e-6
+    assert sorted(layer.params) == ["W", "b"]
+    check_layer_gradients(layer, X, G, h=H)
 
 
 def test_dense_backward_overwrites_grads(rng):
@@ -146,19 +133,12 @@ def test_layer_is_callable(rng):
 
 @pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "linear"])
 @pytest.mark.parametrize(("m", "n"), [(1, 1), (3, 4)])
-def test_activation_backward_matches_central_differences(name, m, n, rng, held_in_place):
+def test_activation_backward_matches_central_differences(name, m, n, rng):
     layer = Activation(name)
     Z = rng.normal(size=(m, n))
     Z = np.where(np.abs(Z) < 0.1, Z + 0.2, Z)  # keep off relu's kink
     G = rng.normal(size=(m, n))
-
-    def loss() -> float:
-        return float(np.sum(G * layer.forward(Z)))
-
-    loss()
-    dZ = layer.backward(G)
-    assert dZ.shape == Z.shape
-    assert rel_err(dZ, gradient(held_in_place(Z, loss), Z, h=H)) < 1e-6
+    check_layer_gradients(layer, Z, G, h=H)
     assert layer.params == {}
     assert layer.count_params() == 0
 
@@ -279,23 +259,14 @@ def test_dense_on_sequences_is_the_same_map_at_every_position(rng):
 
 @pytest.mark.parametrize(("m", "T", "n_in", "n_out"), SEQUENCE_SHAPES)
 @pytest.mark.parametrize("use_bias", [True, False])
-def test_dense_on_sequences_backward_matches_central_differences(m, T, n_in, n_out, use_bias, rng, held_in_place):
+def test_dense_on_sequences_backward_matches_central_differences(m, T, n_in, n_out, use_bias, rng):
     layer = Dense(n_out, seed=1, use_bias=use_bias)
     layer.build(n_in)
     for p in layer.params.values():
         p[...] = rng.normal(size=p.shape)
     X, G = rng.normal(size=(m, T, n_in)), rng.normal(size=(m, T, n_out))
-
-    def loss() -> float:
-        return float(np.sum(G * layer.forward(X)))
-
-    loss()
-    dX = layer.backward(G)
-    assert dX.shape == X.shape
-    assert rel_err(dX, gradient(held_in_place(X, loss), X, h=H)) < 1e-6
     assert sorted(layer.params) == (["W", "b"] if use_bias else ["W"])
-    for key, p in layer.params.items():
-        assert rel_err(layer.grads[key].copy(), gradient(held_in_place(p, loss), p, h=H)) < 1e-6
+    check_layer_gradients(layer, X, G, h=H)
     # dW sums the per-position outer products over samples and positions
     expected = sum(G[:, t].T @ X[:, t] for t in range(T))
     np.testing.assert_allclose(layer.grads["W"], expected, rtol=1e-12)
@@ -333,17 +304,13 @@ def test_dense_without_bias(rng):
 
 
 @pytest.mark.parametrize("name", ["relu", "tanh", "softmax", "log_softmax"])
-def test_activation_on_sequences_matches_central_differences(name, rng, held_in_place):
+def test_activation_on_sequences_matches_central_differences(name, rng):
     layer = Activation(name)
     Z, G = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 3, 4))
-
-    def loss() -> float:
-        return float(np.sum(G * layer.forward(Z)))
-
     A = layer.forward(Z)
     if name == "softmax":
         np.testing.assert_allclose(A.sum(axis=-1), 1.0, rtol=1e-14)  # along the last axis, per position
-    assert rel_err(layer.backward(G), gradient(held_in_place(Z, loss), Z, h=H)) < 1e-6
+    check_layer_gradients(layer, Z, G, h=H)
 
 
 def test_x_must_be_2d_or_3d():
@@ -355,3 +322,78 @@ def test_x_must_be_2d_or_3d():
     layer.forward(np.zeros((2, 3, 4)))
     with pytest.raises(ValueError, match=r"dA must have the shape of the last forward output, \(2, 3, 2\)"):
         layer.backward(np.zeros((2, 2)))
+
+
+# --- Keras's names: the layers of the other modules, importable from mlmath.layers ---------------
+
+
+def test_the_other_modules_layers_import_from_mlmath_layers_lazily():
+    import subprocess
+    import sys
+
+    import mlmath.attention
+    import mlmath.normalization
+    import mlmath.positional
+    import mlmath.residual
+    from mlmath.layers import (
+        BatchNorm,
+        BatchNormalization,
+        LayerNorm,
+        LayerNormalization,
+        MultiHeadAttention,
+        PositionEmbedding,
+        Residual,
+        SinusoidalPositionEncoding,
+    )
+
+    assert LayerNormalization is LayerNorm is mlmath.normalization.LayerNormalization  # an alias, not a subclass
+    assert BatchNormalization is BatchNorm is mlmath.normalization.BatchNormalization
+    assert MultiHeadAttention is mlmath.attention.MultiHeadAttention
+    assert Residual is mlmath.residual.Residual
+    assert PositionEmbedding is mlmath.positional.PositionEmbedding
+    assert SinusoidalPositionEncoding is mlmath.positional.SinusoidalPositionEncoding
+    import mlmath.layers
+
+    assert {"LayerNormalization", "MultiHeadAttention", "Residual"} <= set(dir(mlmath.layers))
+    with pytest.raises(AttributeError, match=r"module 'mlmath\.layers' has no attribute 'Conv2D'"):
+        mlmath.layers.Conv2D  # noqa: B018
+    # in a fresh interpreter, importing the module loads none of the others until a name is asked for
+    code = (
+        "import sys, mlmath.layers as L; before = {m for m in sys.modules if m.startswith('mlmath.')}; "
+        "L.MultiHeadAttention; after = {m for m in sys.modules if m.startswith('mlmath.')}; "
+        "print(sorted(before & {'mlmath.attention', 'mlmath.normalization', 'mlmath.residual', "
+        "'mlmath.positional', 'mlmath.models'}), 'mlmath.attention' in after)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[]", "True"]
+
+
+def test_default_name_is_keras_snake_case():
+    from mlmath.layers import LayerNorm, MultiHeadAttention, SinusoidalPositionEncoding, default_name
+
+    class Conv2D(Layer):  # Keras's own examples of its rule: a digit stays with its word
+        pass
+
+    class SimpleRNN(Layer):
+        pass
+
+    class LSTM(Layer):
+        pass
+
+    cases = {
+        Dense(2): "dense",
+        Activation("relu"): "activation",
+        MultiHeadAttention(2, 3): "multi_head_attention",
+        LayerNorm(): "layer_normalization",  # the alias names its class
+        SinusoidalPositionEncoding(): "sinusoidal_position_encoding",
+        Conv2D(): "conv2d",
+        SimpleRNN(): "simple_rnn",
+        LSTM(): "lstm",
+    }
+    for layer, expected in cases.items():
+        assert default_name(layer) == expected
+    assert default_name(Dense(2), ["dense", "dense_1", "dense_3"]) == "dense_2"
+    with pytest.raises(TypeError, match="layer must be a layer such as Dense"):
+        default_name("dense")
+    with pytest.raises(TypeError, match="taken must be a collection of layer names"):
+        default_name(Dense(2), "dense")

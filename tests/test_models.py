@@ -95,6 +95,59 @@ def test_summary_table(capsys):
     assert not model.built  # summary does not build
 
 
+def test_new_layers_get_keras_names_and_the_summary_keeps_its_columns():
+    from mlmath.layers import LayerNormalization, MultiHeadAttention, Residual, SinusoidalPositionEncoding
+
+    model = Sequential(
+        [
+            Dense(8, input_dim=4),
+            SinusoidalPositionEncoding(),
+            Residual(LayerNormalization(), MultiHeadAttention(2, 4)),
+            LayerNormalization(),
+            Dense(3),
+        ]
+    )
+    names = [layer.name for layer in model.layers]
+    assert names == ["dense", "sinusoidal_position_encoding", "residual", "layer_normalization", "dense_1"]
+    assert model.weight_names[2:4] == ["residual/layer_normalization/gamma", "residual/layer_normalization/beta"]
+    lines: list[str] = []
+    model.summary(print_fn=lines.append)
+    # the longest name (28 characters) widens the first column from Keras's 28 to 29; each name too long to
+    # sit beside its type has the type on the next line; every row's shape starts in the same column
+    header = lines[2]
+    column = header.index("Output Shape")
+    assert column == 1 + 29
+    rows = lines[4:-5]
+    assert rows[1:3] == [" " + "sinusoidal_position_encoding".ljust(29) + "(None, 8)".ljust(26) + "0",
+                         " (SinusoidalPositionEncoding)"]  # fmt: skip
+    assert rows[0] == " " + "dense (Dense)".ljust(29) + "(None, 8)".ljust(26) + "40"
+    assert rows[4:6] == [" " + "layer_normalization".ljust(29) + "(None, 8)".ljust(26) + "16", " (LayerNormalization)"]
+    assert all(row[column:].startswith("(None, ") for row in rows if not row.startswith(" ("))
+    assert len(lines[1]) == len(lines[3]) == len(lines[-1]) == 65 + 1
+
+
+def test_check_batch_checks_builds_and_casts_without_a_forward_pass(rng):
+    model = Sequential([Dense(3), Activation("softmax")], seed=0)
+    with pytest.raises(RuntimeError, match=r"call compile\(optimizer, loss\) before check_batch\(\)"):
+        model.check_batch(np.ones((2, 4)), np.eye(3)[:2])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
+    X = rng.standard_normal((6, 4)).astype(np.float32)
+    Y = np.eye(3)[rng.integers(0, 3, 6)]
+    with pytest.raises(ValueError, match="Y has 2 columns, but the model outputs 3"):
+        model.check_batch(X, Y[:, :2])
+    with pytest.raises(ValueError, match="X must hold only finite values"):
+        model.check_batch(np.full((6, 4), np.nan), Y)
+    assert not model.built  # refused before the build
+    Xc, Yc = model.check_batch(X, Y)
+    assert model.built
+    assert model.dtype == Xc.dtype == Yc.dtype == np.float32  # built from X's dtype, Y cast to it
+    assert Xc is X  # already in the model's dtype: not copied
+    np.testing.assert_array_equal(Yc, Y)
+    assert all(layer._cache is None for layer in model.layers)  # no forward pass ran
+    with pytest.raises(ValueError, match="X has 5 features, but Dense is expecting 4"):
+        model.check_batch(np.ones((2, 5)), Y[:2])
+
+
 @pytest.mark.parametrize(
     "duplicate", [copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))], ids=["deepcopy", "pickle"]
 )

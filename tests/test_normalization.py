@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradient_checks import check_layer_gradients, rel_err, split_like, stack_gradient
 
 from mlmath import curvature
-from mlmath.calculus import gradient, hvp, jacobian
+from mlmath.calculus import hvp, jacobian
 from mlmath.layers import Activation, Dense, Layer
 from mlmath.losses import MeanSquaredError
 from mlmath.normalization import BatchNorm, LayerNorm
@@ -19,10 +20,6 @@ _DRAW = np.random.default_rng(2026)
 RANDOM_SHAPES = [tuple(int(k) for k in _DRAW.integers(1, 7, size=ndim)) for ndim in (2, 3, 2, 3, 3, 3)]
 
 
-def rel_err(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1e-300))
-
-
 def built(layer: Layer, n: int, rng: np.random.Generator, dtype: object = np.float64) -> Layer:
     """``layer`` built for width ``n`` with random ``gamma`` and ``beta`` (so neither is trivially 1 or 0)."""
     layer.build(n, dtype=dtype)
@@ -31,21 +28,9 @@ def built(layer: Layer, n: int, rng: np.random.Generator, dtype: object = np.flo
     return layer
 
 
-def check_gradients(layer: Layer, X: np.ndarray, rng: np.random.Generator, held_in_place) -> None:
-    """dX and every parameter's gradient of L = sum(G * A) against central differences, to 1e-6 relative."""
-    G = rng.normal(size=X.shape)
-
-    def loss() -> float:
-        return float(np.sum(G * layer.forward(X)))
-
-    loss()
-    dX = layer.backward(G)
-    assert dX.shape == X.shape
-    assert rel_err(dX, gradient(held_in_place(X, loss), X, h=H)) < 1e-6
-    for key, p in layer.params.items():
-        analytic = layer.grads[key].copy()
-        assert analytic.shape == p.shape
-        assert rel_err(analytic, gradient(held_in_place(p, loss), p, h=H)) < 1e-6, key
+def check_gradients(layer: Layer, X: np.ndarray, rng: np.random.Generator) -> None:
+    """dX and every parameter's gradient of L = sum(G * A), G random, against central differences, to 1e-6 relative."""
+    check_layer_gradients(layer, X, rng.normal(size=X.shape), h=H)
 
 
 # --- LayerNorm -------------------------------------------------------------------------------
@@ -62,17 +47,17 @@ def test_layernorm_forward_is_its_definition(shape, rng):
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_layernorm_gradients_match_central_differences(shape, rng, held_in_place):
-    check_gradients(built(LayerNorm(), shape[-1], rng), rng.normal(size=shape), rng, held_in_place)
+def test_layernorm_gradients_match_central_differences(shape, rng):
+    check_gradients(built(LayerNorm(), shape[-1], rng), rng.normal(size=shape), rng)
 
 
 @pytest.mark.parametrize(("center", "scale"), [(False, True), (True, False), (False, False)])
-def test_layernorm_without_shift_or_scale(center, scale, rng, held_in_place):
+def test_layernorm_without_shift_or_scale(center, scale, rng):
     layer = built(LayerNorm(center=center, scale=scale), 4, rng)
     assert sorted(layer.params) == sorted(k for k, on in (("beta", center), ("gamma", scale)) if on)
     assert layer.param_shapes(4) == dict.fromkeys(layer.params, (4,))
     assert LayerNorm(center=center, scale=scale).params_for_width(4) == 4 * (center + scale)
-    check_gradients(layer, rng.normal(size=(3, 2, 4)), rng, held_in_place)
+    check_gradients(layer, rng.normal(size=(3, 2, 4)), rng)
 
 
 @pytest.mark.parametrize("n", [2, 3, 7])
@@ -124,12 +109,12 @@ def test_layernorm_output_shape_and_counts():
 
 
 @pytest.mark.parametrize("shape", RANDOM_SHAPES)
-def test_gradients_over_random_shapes(shape, rng, held_in_place):
+def test_gradients_over_random_shapes(shape, rng):
     n = shape[-1]
-    check_gradients(built(LayerNorm(), n, rng), rng.normal(size=shape), rng, held_in_place)
+    check_gradients(built(LayerNorm(), n, rng), rng.normal(size=shape), rng)
     norm = built(BatchNorm(), n, rng)
     norm.training = int(np.prod(shape[:-1])) >= 2  # batch statistics need two rows
-    check_gradients(norm, rng.normal(size=shape), rng, held_in_place)
+    check_gradients(norm, rng.normal(size=shape), rng)
 
 
 @pytest.mark.parametrize("make", [LayerNorm, BatchNorm])
@@ -210,17 +195,17 @@ def test_batchnorm_training_and_inference_differ_and_training_couples_rows(rng):
 
 @pytest.mark.parametrize("shape", BATCH_SHAPES)
 @pytest.mark.parametrize("training", [True, False])
-def test_batchnorm_gradients_match_central_differences(shape, training, rng, held_in_place):
+def test_batchnorm_gradients_match_central_differences(shape, training, rng):
     layer = built(BatchNorm(), shape[-1], rng)
     layer.state["moving_mean"][...] = rng.normal(size=shape[-1])
     layer.state["moving_variance"][...] = rng.uniform(0.5, 2.0, size=shape[-1])
     layer.training = training
-    check_gradients(layer, rng.normal(size=shape), rng, held_in_place)
+    check_gradients(layer, rng.normal(size=shape), rng)
 
 
-def test_batchnorm_one_row_in_inference_mode(rng, held_in_place):
+def test_batchnorm_one_row_in_inference_mode(rng):
     layer = built(BatchNorm(), 4, rng)
-    check_gradients(layer, rng.normal(size=(1, 1, 4)), rng, held_in_place)
+    check_gradients(layer, rng.normal(size=(1, 1, 4)), rng)
 
 
 def test_batchnorm_keeps_float32(rng):
@@ -260,24 +245,11 @@ def test_bad_hyper_parameters_are_refused(make, match):
 def test_forward_refuses_the_wrong_width(rng):
     layer = LayerNorm()
     layer.forward(rng.normal(size=(2, 3)))
-    with pytest.raises(ValueError, match="X has 4 features, but LayerNorm is expecting 3"):
+    with pytest.raises(ValueError, match="X has 4 features, but LayerNormalization is expecting 3"):
         layer.forward(rng.normal(size=(2, 4)))
 
 
 # --- R-operator rules, layer by layer ------------------------------------------------------------
-
-
-def _flat_gradient(layers: list[Layer], loss: MeanSquaredError, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """The gradient of the loss with respect to every parameter, by the layers' own passes (no model)."""
-    A = X
-    for layer in layers:
-        A = layer.call(A)
-    g = loss.value_and_grad_unchecked(Y, A)[1]
-    for i in range(len(layers) - 1, -1, -1):
-        dX = layers[i].backprop(g, i > 0)
-        if dX is not None:
-            g = dX
-    return np.concatenate([gr.ravel() for layer in layers for gr in layer.grads.values()])
 
 
 HVP_CASES = [
@@ -306,37 +278,21 @@ def test_exact_hvp_through_a_normalization_layer_matches_differences(shape, norm
         p[...] = rng.normal(size=p.shape)
     if isinstance(layer, BatchNorm):
         layer.state["moving_variance"][...] = rng.uniform(0.5, 2.0, size=layer.state["moving_variance"].shape)
-    params = [p for lay in stack for p in lay.params.values()]
-    theta = np.concatenate([p.ravel() for p in params])
     X, Y = rng.normal(size=shape), rng.normal(size=(*shape[:-1], 2))
     loss = MeanSquaredError()
-
-    def grad(t: np.ndarray) -> np.ndarray:
-        start = 0
-        for p in params:
-            p[...] = t[start : start + p.size].reshape(p.shape)
-            start += p.size
-        return _flat_gradient(stack, loss, X, Y)
-
+    grad, theta = stack_gradient(stack, loss, X, Y)
     V = rng.normal(size=theta.size)
     numeric = hvp(grad, theta, V)
     grad(theta)
-    start, directions = 0, []
-    for p in params:
-        directions.append(V[start : start + p.size].reshape(p.shape))
-        start += p.size
-    exact = curvature.hessian_vector_product(stack, loss, X, Y, directions)
+    exact = curvature.hessian_vector_product(stack, loss, X, Y, split_like(V, stack))
     assert rel_err(exact, numeric) < 1e-6
 
 
 # --- the same numbers as PyTorch, when it is installed ---------------------------------------------
 
 
-def test_layernorm_matches_torch(rng):
-    torch = pytest.importorskip("torch")
-    layer = built(LayerNorm(epsilon=1e-5), 6, rng)  # PyTorch's default eps
-    X, G = rng.normal(size=(3, 4, 6)), rng.normal(size=(3, 4, 6))
-    twin = torch.nn.LayerNorm(6, eps=1e-5, dtype=torch.float64)
+def check_against_torch(torch, layer: Layer, twin, X: np.ndarray, G: np.ndarray) -> None:
+    """``twin`` (a torch module) given the layer's gamma and beta: output, dX, dgamma and dbeta of both equal."""
     with torch.no_grad():
         twin.weight.copy_(torch.from_numpy(layer.params["gamma"]))
         twin.bias.copy_(torch.from_numpy(layer.params["beta"]))
@@ -349,6 +305,13 @@ def test_layernorm_matches_torch(rng):
     np.testing.assert_allclose(layer.grads["beta"], twin.bias.grad.numpy(), rtol=1e-11, atol=1e-13)
 
 
+def test_layernorm_matches_torch(rng):
+    torch = pytest.importorskip("torch")
+    layer = built(LayerNorm(epsilon=1e-5), 6, rng)  # PyTorch's default eps
+    X, G = rng.normal(size=(3, 4, 6)), rng.normal(size=(3, 4, 6))
+    check_against_torch(torch, layer, torch.nn.LayerNorm(6, eps=1e-5, dtype=torch.float64), X, G)
+
+
 def test_batchnorm_matches_torch_with_the_documented_mapping(rng):
     """Training mode equal; PyTorch's momentum is 1 - rho and its running_var takes the unbiased variance."""
     torch = pytest.importorskip("torch")
@@ -357,15 +320,7 @@ def test_batchnorm_matches_torch_with_the_documented_mapping(rng):
     layer.training = True
     X, G = 2.0 * rng.normal(size=(N, 3)) + 1.0, rng.normal(size=(N, 3))
     twin = torch.nn.BatchNorm1d(3, eps=1e-5, momentum=1 - rho, dtype=torch.float64)
-    with torch.no_grad():
-        twin.weight.copy_(torch.from_numpy(layer.params["gamma"]))
-        twin.bias.copy_(torch.from_numpy(layer.params["beta"]))
-    Xt = torch.from_numpy(X).requires_grad_(True)
-    out = twin(Xt)
-    out.backward(torch.from_numpy(G))
-    np.testing.assert_allclose(layer.forward(X), out.detach().numpy(), rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(layer.backward(G), Xt.grad.numpy(), rtol=1e-11, atol=1e-13)
-    np.testing.assert_allclose(layer.grads["gamma"], twin.weight.grad.numpy(), rtol=1e-11, atol=1e-13)
+    check_against_torch(torch, layer, twin, X, G)  # one training step of each: the statistics move once
     np.testing.assert_allclose(layer.state["moving_mean"], twin.running_mean.numpy(), rtol=1e-12)
     v = X.var(axis=0)
     np.testing.assert_allclose(layer.state["moving_variance"], rho + (1 - rho) * v, rtol=1e-12)
@@ -375,3 +330,12 @@ def test_batchnorm_matches_torch_with_the_documented_mapping(rng):
         twin.running_var.copy_(torch.from_numpy(layer.state["moving_variance"]))
     twin.eval()
     np.testing.assert_allclose(layer.forward(X), twin(torch.from_numpy(X)).detach().numpy(), rtol=1e-12)
+
+
+def test_keras_names_and_their_short_aliases():
+    from mlmath import normalization
+
+    assert normalization.LayerNorm is normalization.LayerNormalization
+    assert normalization.BatchNorm is normalization.BatchNormalization
+    assert repr(LayerNorm()) == "LayerNormalization(epsilon=0.001)"
+    assert repr(BatchNorm(momentum=0.9)) == "BatchNormalization(momentum=0.9, epsilon=0.001)"

@@ -21,6 +21,7 @@ from mlmath.optim import (
     AdamW,
     CosineDecay,
     ExponentialDecay,
+    InverseTimeDecay,
     LearningRateSchedule,
     PiecewiseConstantDecay,
     RMSProp,
@@ -748,6 +749,36 @@ def test_exponential_decay_values(staircase):
     np.testing.assert_array_equal(schedule(steps), [schedule(int(s)) for s in steps])
 
 
+@pytest.mark.parametrize("staircase", [False, True])
+def test_inverse_time_decay_values(staircase):
+    # Keras's formula in exact arithmetic: eta0 / (1 + r s / S), the exponent floored with staircase
+    eta0, S, r = R(3, 10), 4, R(3, 2)
+    schedule = InverseTimeDecay(0.3, decay_steps=4, decay_rate=1.5, staircase=staircase)
+    for s in [0, 1, 3, 4, 7, 9, 40, 10**6]:
+        p = sp.floor(R(s, S)) if staircase else R(s, S)
+        assert schedule(s) == pytest.approx(float(sp.N(eta0 / (1 + r * p), 30)), rel=1e-14)
+    steps = np.arange(12)
+    np.testing.assert_array_equal(schedule(steps), [schedule(int(s)) for s in steps])
+    # decay_rate = 0 keeps the rate; a negative one (a pole at s = S / |r|) is refused by name
+    np.testing.assert_array_equal(InverseTimeDecay(0.3, 4, 0.0, staircase)(steps), np.full(12, 0.3))
+    with pytest.raises(ValueError, match=r"decay_rate must lie in \[0.0, inf\)"):
+        InverseTimeDecay(0.3, 4, -0.5)
+    assert repr(InverseTimeDecay(0.1, 1, 0.5)) == (
+        "InverseTimeDecay(initial_learning_rate=0.1, decay_steps=1.0, decay_rate=0.5, staircase=False)"
+    )
+
+
+def test_inverse_time_decay_meets_robbins_monro():
+    # for S = 1, r = 1: eta(s) = eta0 / (1 + s), whose sum diverges (harmonic) and whose squares sum to
+    # eta0^2 (pi^2 / 6): the schedule's partial sums against the closed forms, in mpmath's arbitrary precision
+    schedule, n = InverseTimeDecay(0.5, decay_steps=1, decay_rate=1.0), 10**5
+    rates = schedule(np.arange(n))
+    mp = pytest.importorskip("mpmath")  # sympy's own arbitrary-precision library
+    assert rates.sum() == pytest.approx(0.5 * float(mp.harmonic(n)), rel=1e-12)  # H_n, about ln n + 0.577
+    tail = mp.psi(1, n + 1)  # the trigamma function: sum over k > n of 1/k^2
+    assert (rates**2).sum() == pytest.approx(0.25 * float(mp.pi**2 / 6 - tail), rel=1e-12)
+
+
 def test_piecewise_constant_decay_boundaries_belong_to_the_left():
     schedule = PiecewiseConstantDecay(boundaries=[3, 7], values=[0.5, 0.2, 0.05])
     expected = [0.5] * 4 + [0.2] * 4 + [0.05] * 3  # steps 0..3 | 4..7 | 8..10
@@ -808,6 +839,7 @@ def test_schedule_is_evaluated_at_the_number_of_steps_taken():
     "schedule",
     [
         ExponentialDecay(0.2, decay_steps=3, decay_rate=0.5),
+        InverseTimeDecay(0.2, decay_steps=2, decay_rate=1.0, staircase=True),
         PiecewiseConstantDecay([1, 3], [0.2, 0.1, 0.02]),
         CosineDecay(0.0, decay_steps=4, warmup_target=0.2, warmup_steps=2),
     ],

@@ -12,15 +12,12 @@ import math
 
 import numpy as np
 import pytest
+from gradient_checks import rel_err
 
 from mlmath.calculus import gradient
 from mlmath.positional import PositionEmbedding, SinusoidalPositionEncoding, sinusoidal_encoding
 
 SEED = 15  # the shared rng fixture (conftest.py) draws from this seed
-
-
-def rel_err(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1e-300))
 
 
 @pytest.mark.parametrize(("T", "d"), [(1, 1), (5, 4), (7, 9)])

@@ -305,6 +305,34 @@ def test_full_batch_steps_once_per_epoch_without_shuffling(rng):
     assert hf.iterations == 2
 
 
+def test_the_model_is_sized_once_per_call_not_once_per_step(rng, monkeypatch):
+    # count_params walks the layers (tens of microseconds): fit and step read the size once per call,
+    # and the state still records it, so a model that has changed since is refused at the next call
+    model, X, Y = classifier(rng)
+    calls = []
+    counted = Sequential.count_params
+
+    def counting(self):
+        calls.append(1)
+        return counted(self)
+
+    monkeypatch.setattr(Sequential, "count_params", counting)
+    hf = HessianFree(cg_max_iter=2)
+    fit(model, X, Y, hf, epochs=3, batch_size=10, verbose=0)  # 18 steps
+    assert hf.iterations == 18
+    assert len(calls) <= 2  # check_compatible's, not one per step
+    n = counted(model)
+    assert hf.get_state()["_held_for"] == (n, np.dtype(np.float64)) == (8 * 3 + 8 + 3 * 8 + 3, model.dtype)
+    calls.clear()
+    hf.step(model, X, Y)
+    assert len(calls) <= 1
+    model.add(Dense(3))  # built at once: the model now has more parameters than the state was made for
+    with pytest.raises(ValueError, match=f"holds a state for a model of {n} parameters"):
+        fit(model, X, Y, hf, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=f"holds a state for a model of {n} parameters"):
+        hf.step(model, X, Y)
+
+
 def test_same_seed_same_history(rng):
     runs = []
     for _ in range(2):
