@@ -1081,6 +1081,23 @@ def _on_rnns(method: Callable[..., object], *args: object, with_y: bool = True, 
 
 _OPTIONAL_H0 = array(_H0, "h0", allow=("None",))  # None: zeros
 
+
+def _bptt_in_each_mode(func: Callable[..., object], params: object, *initial_states: Arg) -> list[Call]:
+    """One valid call of a BPTT function per mode, each with that mode's targets."""
+    return [
+        call(
+            func,
+            arrays(params, "params"),
+            array(_XR),
+            array(Y),
+            *initial_states,
+            mode=choice(mode),
+            label=f"{func.__name__}[{mode}]",
+        )
+        for mode, Y in _RNN_TARGETS.items()
+    ]
+
+
 RNN_TABLE: Table = {
     "RNNParams": NotCalled("a named tuple of arrays: the functions that take one check it, as params"),
     "RNNGradients": RESULT_TYPE,
@@ -1102,18 +1119,7 @@ RNN_TABLE: Table = {
         rnn.rnn_forward, arrays(_RNN_PARAMS, "params"), array(_XR), _OPTIONAL_H0, mode=choice("many_to_many")
     ),
     "sequence_loss": call(rnn.sequence_loss, array(_YR), array(_YR[::-1])),
-    "bptt": [
-        call(
-            rnn.bptt,
-            arrays(_RNN_PARAMS, "params"),
-            array(_XR),
-            array(Y),
-            _OPTIONAL_H0,
-            mode=choice(mode),
-            label=f"bptt[{mode}]",
-        )
-        for mode, Y in _RNN_TARGETS.items()
-    ],
+    "bptt": _bptt_in_each_mode(rnn.bptt, _RNN_PARAMS, _OPTIONAL_H0),
     "truncated_bptt": call(
         rnn.truncated_bptt,
         arrays(_RNN_PARAMS, "params"),
@@ -1276,31 +1282,8 @@ GATED: Table = {
     "gru_forward": call(
         gated.gru_forward, arrays(_GRU_PARAMS, "params"), array(_XR), _OPTIONAL_H0, mode=choice("many_to_many")
     ),
-    "lstm_bptt": [
-        call(
-            gated.lstm_bptt,
-            arrays(_LSTM_PARAMS, "params"),
-            array(_XR),
-            array(Y),
-            _OPTIONAL_H0,
-            _OPTIONAL_C0,
-            mode=choice(mode),
-            label=f"lstm_bptt[{mode}]",
-        )
-        for mode, Y in _RNN_TARGETS.items()
-    ],
-    "gru_bptt": [
-        call(
-            gated.gru_bptt,
-            arrays(_GRU_PARAMS, "params"),
-            array(_XR),
-            array(Y),
-            _OPTIONAL_H0,
-            mode=choice(mode),
-            label=f"gru_bptt[{mode}]",
-        )
-        for mode, Y in _RNN_TARGETS.items()
-    ],
+    "lstm_bptt": _bptt_in_each_mode(gated.lstm_bptt, _LSTM_PARAMS, _OPTIONAL_H0, _OPTIONAL_C0),
+    "gru_bptt": _bptt_in_each_mode(gated.gru_bptt, _GRU_PARAMS, _OPTIONAL_H0),
     "lstm_truncated_bptt": call(
         gated.lstm_truncated_bptt,
         arrays(_LSTM_PARAMS, "params"),
